@@ -1,0 +1,79 @@
+// Opens the database (embedded SQLite or MariaDB) with the entity schemas and the static migration lists.
+import { MikroORM, type Options } from "@mikro-orm/core";
+import { MariaDbDriver } from "@mikro-orm/mariadb";
+import { Migrator } from "@mikro-orm/migrations";
+import { SqliteDriver } from "@mikro-orm/sql";
+import { mkdirSync } from "node:fs";
+import { dirname } from "node:path";
+import { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
+import { MARIADB_MIGRATIONS } from "./migrations/mariadb/list.ts";
+import { SQLITE_MIGRATIONS } from "./migrations/sqlite/list.ts";
+import { ENTITIES } from "./schema.ts";
+
+/** Where the data lives: an embedded SQLite file (or ":memory:") or a MariaDB server. */
+export type DatabaseTarget =
+  | { kind: "sqlite"; path: string }
+  | { kind: "mariadb"; host: string; port: number; user: string; password: string; database: string };
+
+/** An open database: the ORM plus the dialect the repositories need for their few dialect-specific statements. */
+export interface Db {
+  orm: MikroORM;
+  dialect: "sqlite" | "mariadb";
+  close(): Promise<void>;
+}
+
+/** ORM options for a target; `withMigrations: false` leaves out the static lists (used by the generator). */
+export function ormOptions(target: DatabaseTarget, withMigrations = true): Options {
+  const common = {
+    entities: ENTITIES,
+    extensions: [Migrator],
+    forceUtcTimezone: true,
+    debug: false,
+    allowGlobalContext: false,
+    discovery: { checkDuplicateTableNames: true },
+  };
+  if (target.kind === "sqlite") {
+    return {
+      ...common,
+      driver: SqliteDriver,
+      dbName: target.path,
+      driverOptions: new BunSqliteDialect(target.path),
+      migrations: {
+        tableName: "schema_migrations",
+        snapshot: false,
+        silent: true,
+        ...(withMigrations ? { migrationsList: SQLITE_MIGRATIONS } : {}),
+      },
+    } as Options;
+  }
+  return {
+    ...common,
+    driver: MariaDbDriver,
+    host: target.host,
+    port: target.port,
+    user: target.user,
+    password: target.password,
+    dbName: target.database,
+    timezone: "+00:00",
+    pool: { min: 0, max: 20 },
+    migrations: {
+      tableName: "schema_migrations",
+      snapshot: false,
+      silent: true,
+      ...(withMigrations ? { migrationsList: MARIADB_MIGRATIONS } : {}),
+    },
+  } as Options;
+}
+
+/** Opens the database and applies pending migrations, so a first start creates the schema by itself. */
+export async function openDatabase(target: DatabaseTarget, options: { migrate?: boolean } = {}): Promise<Db> {
+  if (target.kind === "sqlite" && target.path !== ":memory:") mkdirSync(dirname(target.path), { recursive: true });
+  const orm = await MikroORM.init(ormOptions(target));
+  if (options.migrate !== false) await orm.migrator.up();
+  return { orm, dialect: target.kind, close: () => orm.close(true) };
+}
+
+/** True when the migrated schema matches the entities (no pending difference). */
+export async function schemaDiff(db: Db): Promise<string> {
+  return (await db.orm.schema.getUpdateSchemaSQL({ wrap: false })).trim();
+}

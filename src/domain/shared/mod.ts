@@ -1,0 +1,32 @@
+/** Shared kernel of the domain: errors with stable codes and the ports for time and randomness. */
+
+/** Stable codes of broken invariants and not-found/forbidden outcomes; the edge maps them to HTTP statuses. */
+export type DomainErrorCode =
+  | "not_found"
+  | "invalid_argument"
+  | "conflict"
+  | "forbidden"
+  | "limit_reached"
+  | "decryption_failed";
+
+/** The one exception family of the domain; `code` is stable, `message` is safe to show. */
+export class DomainError extends Error {
+  constructor(
+    readonly code: DomainErrorCode,
+    message: string,
+    readonly details: Record<string, unknown> = {},
+  ) {
+    super(message);
+    this.name = "DomainError";
+  }
+}
+
+/** Port: the current time, injected so rules stay deterministic under test. */
+export interface Clock {
+  now(): Date;
+}
+
+/** Port: a cryptographically secure source of random bytes. */
+export interface Random {
+  bytes(length: number): Uint8Array;
+}
