@@ -44,7 +44,7 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
         silent: true,
         ...(withMigrations ? { migrationsList: SQLITE_MIGRATIONS } : {}),
       },
-    } as Options;
+    } as unknown as Options;
   }
   return {
     ...common,
@@ -62,7 +62,7 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
       silent: true,
       ...(withMigrations ? { migrationsList: MARIADB_MIGRATIONS } : {}),
     },
-  } as Options;
+  } as unknown as Options;
 }
 
 /** Opens the database and applies pending migrations, so a first start creates the schema by itself. */

@@ -30,3 +30,26 @@ export interface Clock {
 export interface Random {
   bytes(length: number): Uint8Array;
 }
+
+/** The outcome of counting one hit against a fixed window shared by every instance. */
+export interface ThrottleState {
+  hits: number;
+  resetAt: Date;
+}
+
+/** Port: fixed-window counters kept in the shared database (never in process memory alone). */
+export interface Throttle {
+  hit(bucket: string, windowMs: number, now: Date): Promise<ThrottleState>;
+  peek(bucket: string, now: Date): Promise<ThrottleState | null>;
+}
+
+/** A fixed-window limit: at most `limit` hits per `windowMs`. */
+export interface ThrottlePolicy {
+  limit: number;
+  windowMs: number;
+}
+
+/** Seconds to tell a throttled client in `Retry-After` (at least 1). */
+export function retryAfterSeconds(resetAt: Date, now: Date): number {
+  return Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));
+}

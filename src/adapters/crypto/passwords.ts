@@ -1,0 +1,20 @@
+// Password hashing for admin accounts: argon2id through Bun's built-in implementation.
+
+/** Hashes a password with argon2id (Bun's defaults: 64 MiB memory, time cost 2). */
+export function hashPassword(password: string): Promise<string> {
+  return Bun.password.hash(password, { algorithm: "argon2id" });
+}
+
+/** Checks a password against a stored hash in constant time. */
+export function verifyPassword(password: string, hash: string): Promise<boolean> {
+  return Bun.password.verify(password, hash).catch(() => false);
+}
+
+/** A readable random password (about 120 bits) for the first admin account. */
+export function generatePassword(): string {
+  // 32 symbols: each byte maps without modulo bias (256 is a multiple of 32), 5 bits per character.
+  const alphabet = "ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+  const bytes = crypto.getRandomValues(new Uint8Array(24));
+  const chars = [...bytes].map((b) => alphabet[b % alphabet.length]);
+  return [0, 6, 12, 18].map((i) => chars.slice(i, i + 6).join("")).join("-");
+}

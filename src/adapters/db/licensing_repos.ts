@@ -1,0 +1,318 @@
+// MikroORM implementations of the licensing ports: plans, customers, licenses and site activations.
+import type { EntityManager } from "@mikro-orm/core";
+import type { Customer, Customers, NewCustomer } from "../../domain/customers/mod.ts";
+import {
+  decideActivation,
+  type ActivationResult,
+  type License,
+  type Licenses,
+  type LicenseStatus,
+  type SiteActivation,
+  type SiteActivations,
+} from "../../domain/licensing/mod.ts";
+import type { NewPlan, Plan, Plans, ProviderName } from "../../domain/plans/mod.ts";
+import { DomainError } from "../../domain/shared/mod.ts";
+import { isUniqueViolation, withRowLock } from "./_support.ts";
+import type { Db } from "./orm.ts";
+import { CustomerRow, LicenseRow, PlanRow, SiteActivationRow } from "./schema.ts";
+
+type Row<T> = T extends { "~entity": infer E } ? E : never;
+type PlanEntity = Row<typeof PlanRow>;
+type CustomerEntity = Row<typeof CustomerRow>;
+type LicenseEntity = Row<typeof LicenseRow>;
+type SiteEntity = Row<typeof SiteActivationRow>;
+
+function toPlan(row: PlanEntity): Plan {
+  return {
+    id: row.id,
+    name: row.name,
+    displayName: row.displayName,
+    priceEur: Number(row.priceEur),
+    billing: row.billing as Plan["billing"],
+    isLifetime: row.isLifetime,
+    lifetimeCap: row.lifetimeCap ?? null,
+    limits: {
+      monthlyRequests: row.monthlyRequests,
+      requestsPerMinute: row.requestsPerMinute,
+      requestsPerHour: row.requestsPerHour,
+      monthlyBudgetEur: Number(row.monthlyBudgetEur),
+      maxSites: row.maxSites,
+    },
+    features: row.features,
+    aiIncluded: row.aiIncluded,
+    allowedModels: row.allowedModels as Plan["allowedModels"],
+    defaultProvider: row.defaultProvider as ProviderName,
+    defaultModels: row.defaultModels as Plan["defaultModels"],
+    maxTokens: row.maxTokens,
+    active: row.active,
+  };
+}
+
+function planColumns(plan: NewPlan) {
+  return {
+    name: plan.name,
+    displayName: plan.displayName,
+    priceEur: plan.priceEur,
+    billing: plan.billing,
+    isLifetime: plan.isLifetime,
+    lifetimeCap: plan.lifetimeCap,
+    ...plan.limits,
+    features: plan.features,
+    aiIncluded: plan.aiIncluded,
+    allowedModels: plan.allowedModels,
+    defaultProvider: plan.defaultProvider,
+    defaultModels: plan.defaultModels,
+    maxTokens: plan.maxTokens,
+    active: plan.active,
+  };
+}
+
+/** Plans, read through a short cache: validation reads the plan on every call and plans rarely change. */
+export class MikroPlans implements Plans {
+  private cache: { at: number; plans: Plan[] } | null = null;
+  constructor(private readonly db: Db, private readonly cacheMs = 5_000) {}
+
+  async list(): Promise<Plan[]> {
+    const now = Date.now();
+    if (this.cache && now - this.cache.at < this.cacheMs) return this.cache.plans;
+    const rows = await this.db.orm.em.fork().find(PlanRow, {}, { orderBy: { id: "asc" } });
+    const plans = rows.map(toPlan);
+    this.cache = { at: now, plans };
+    return plans;
+  }
+
+  async byName(name: string): Promise<Plan | null> {
+    return (await this.list()).find((p) => p.name === name.trim().toLowerCase()) ?? null;
+  }
+
+  async byId(id: number): Promise<Plan | null> {
+    return (await this.list()).find((p) => p.id === id) ?? null;
+  }
+
+  /** Inserts the plans that do not exist yet (by name); existing plans keep the admins' edits. */
+  async seed(plans: NewPlan[], now: Date): Promise<string[]> {
+    const em = this.db.orm.em.fork();
+    const existing = new Set((await em.find(PlanRow, {}, { fields: ["name"] })).map((r) => r.name));
+    const missing = plans.filter((p) => !existing.has(p.name));
+    for (const plan of missing) em.create(PlanRow, { ...planColumns(plan), createdAt: now, updatedAt: now });
+    await em.flush();
+    this.cache = null;
+    return missing.map((p) => p.name);
+  }
+}
+
+function toCustomer(row: CustomerEntity): Customer {
+  return {
+    id: row.id,
+    email: row.email,
+    name: row.name,
+    company: row.company ?? null,
+    notes: row.notes ?? null,
+    status: row.status as Customer["status"],
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** Customers; e-mails arrive lower-cased from the domain, so the unique index is case-insensitive. */
+export class MikroCustomers implements Customers {
+  constructor(private readonly db: Db) {}
+
+  async findByEmail(email: string): Promise<Customer | null> {
+    const row = await this.db.orm.em.fork().findOne(CustomerRow, { email: email.toLowerCase() });
+    return row ? toCustomer(row) : null;
+  }
+
+  async byId(id: number): Promise<Customer | null> {
+    const row = await this.db.orm.em.fork().findOne(CustomerRow, { id });
+    return row ? toCustomer(row) : null;
+  }
+
+  async findOrCreate(data: NewCustomer, now: Date): Promise<{ customer: Customer; created: boolean }> {
+    const found = await this.findByEmail(data.email);
+    if (found) return { customer: found, created: false };
+    try {
+      const em = this.db.orm.em.fork();
+      const row = em.create(CustomerRow, {
+        email: data.email.toLowerCase(),
+        name: data.name,
+        company: data.company ?? null,
+        notes: data.notes ?? null,
+        status: "active",
+        createdAt: now,
+        updatedAt: now,
+      });
+      await em.flush();
+      return { customer: toCustomer(row), created: true };
+    } catch (error) {
+      // Another request created the same customer between our read and insert: reuse it.
+      if (!isUniqueViolation(error)) throw error;
+      const winner = await this.findByEmail(data.email);
+      if (!winner) throw error;
+      return { customer: winner, created: false };
+    }
+  }
+
+  async list(options: { offset: number; limit: number; search?: string }): Promise<{ items: Customer[]; total: number }> {
+    const where = options.search
+      ? { $or: [{ email: { $like: `%${escapeLike(options.search.toLowerCase())}%` } }, { name: { $like: `%${escapeLike(options.search)}%` } }] }
+      : {};
+    const [rows, total] = await this.db.orm.em
+      .fork()
+      .findAndCount(CustomerRow, where, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
+    return { items: rows.map(toCustomer), total };
+  }
+}
+
+/** Escapes LIKE wildcards so a search for "50%" means the text, not a pattern. */
+export function escapeLike(text: string): string {
+  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+}
+
+function toLicense(row: LicenseEntity): License {
+  return {
+    id: row.id,
+    keyDigest: row.keyDigest,
+    keySealed: row.keySealed,
+    keyPrefix: row.keyPrefix,
+    customerId: (row.customer as unknown as { id: number }).id,
+    planId: (row.plan as unknown as { id: number }).id,
+    status: row.status as LicenseStatus,
+    domain: row.domain ?? null,
+    expiresAt: row.expiresAt ?? null,
+    activatedAt: row.activatedAt ?? null,
+    lastValidatedAt: row.lastValidatedAt ?? null,
+    metadata: row.metadata ?? {},
+    createdAt: row.createdAt,
+    updatedAt: row.updatedAt,
+  };
+}
+
+/** Licenses. Lookups go through the key digest; the sealed key is only opened to show it to an admin. */
+export class MikroLicenses implements Licenses {
+  constructor(private readonly db: Db) {}
+
+  async byDigest(digest: string): Promise<License | null> {
+    const row = await this.db.orm.em.fork().findOne(LicenseRow, { keyDigest: digest }, { disableIdentityMap: true });
+    return row ? toLicense(row) : null;
+  }
+
+  async byId(id: number): Promise<License | null> {
+    const row = await this.db.orm.em.fork().findOne(LicenseRow, { id }, { disableIdentityMap: true });
+    return row ? toLicense(row) : null;
+  }
+
+  async insert(data: Omit<License, "id">, cap?: { planId: number; max: number } | null): Promise<License> {
+    const create = async (em: EntityManager) => {
+      if (cap) {
+        const sold = await em.count(LicenseRow, { plan: cap.planId, status: { $ne: "cancelled" } });
+        if (sold >= cap.max) {
+          throw new DomainError("limit_reached", "Lifetime licenses sold out", { field: "plan", cap: cap.max, sold });
+        }
+      }
+      const row = em.create(LicenseRow, {
+        keyDigest: data.keyDigest,
+        keySealed: data.keySealed,
+        keyPrefix: data.keyPrefix,
+        customer: data.customerId,
+        plan: data.planId,
+        status: data.status,
+        domain: data.domain,
+        expiresAt: data.expiresAt,
+        activatedAt: data.activatedAt,
+        lastValidatedAt: data.lastValidatedAt,
+        metadata: data.metadata,
+        createdAt: data.createdAt,
+        updatedAt: data.updatedAt,
+      });
+      await em.flush();
+      return toLicense(row);
+    };
+    // A capped plan is locked for the count-then-insert, so concurrent sales cannot pass the cap together.
+    if (cap) return withRowLock(this.db, PlanRow, cap.planId, (em) => create(em));
+    return create(this.db.orm.em.fork());
+  }
+
+  async updateStatus(id: number, status: LicenseStatus, now: Date): Promise<void> {
+    await this.db.orm.em.fork().nativeUpdate(LicenseRow, { id }, { status, updatedAt: now });
+  }
+
+  async touchValidated(id: number, now: Date): Promise<void> {
+    await this.db.orm.em.fork().nativeUpdate(LicenseRow, { id }, { lastValidatedAt: now });
+  }
+
+  async list(options: {
+    offset: number;
+    limit: number;
+    status?: LicenseStatus;
+    planId?: number;
+    search?: string;
+  }): Promise<{ items: License[]; total: number }> {
+    const where: Record<string, unknown> = {};
+    if (options.status) where.status = options.status;
+    if (options.planId) where.plan = options.planId;
+    if (options.search) {
+      const s = escapeLike(options.search.trim());
+      where.$or = [{ keyPrefix: { $like: `${s.toUpperCase()}%` } }, { customer: { email: { $like: `%${s.toLowerCase()}%` } } }];
+    }
+    const [rows, total] = await this.db.orm.em
+      .fork()
+      .findAndCount(LicenseRow, where as never, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
+    return { items: rows.map(toLicense), total };
+  }
+}
+
+function toSite(row: SiteEntity): SiteActivation {
+  return {
+    id: row.id,
+    licenseId: (row.license as unknown as { id: number }).id,
+    host: row.host,
+    exempt: row.exempt,
+    activatedAt: row.activatedAt,
+  };
+}
+
+/** Site activations; seat decisions run under a lock on the license row, so seats never oversubscribe. */
+export class MikroSiteActivations implements SiteActivations {
+  constructor(private readonly db: Db) {}
+
+  async activeFor(licenseId: number): Promise<SiteActivation[]> {
+    const rows = await this.db.orm.em
+      .fork()
+      .find(SiteActivationRow, { license: licenseId, deactivatedAt: null }, { orderBy: { id: "asc" } });
+    return rows.map(toSite);
+  }
+
+  async activate(licenseId: number, host: string, maxSites: number, now: Date): Promise<ActivationResult> {
+    return withRowLock(this.db, LicenseRow, licenseId, async (em, license) => {
+      if (!license) throw new DomainError("not_found", "License not found");
+      const rows = await em.find(SiteActivationRow, { license: licenseId }, { orderBy: { id: "asc" } });
+      const active = rows.filter((r) => r.deactivatedAt == null).map(toSite);
+      const decision = decideActivation({ host, sites: active, maxSites });
+      if (decision.kind === "limit_reached") return decision;
+      if (decision.kind === "already_active") return { kind: "already_active", sites: active };
+      const released = rows.find((r) => r.host === host);
+      if (released) {
+        released.deactivatedAt = null;
+        released.activatedAt = now;
+        released.exempt = decision.exempt;
+      } else {
+        em.create(SiteActivationRow, { license: licenseId, host, exempt: decision.exempt, activatedAt: now, deactivatedAt: null });
+      }
+      const licenseRow = license as LicenseEntity;
+      licenseRow.activatedAt ??= now;
+      if (!licenseRow.domain && !decision.exempt) licenseRow.domain = host;
+      licenseRow.updatedAt = now;
+      await em.flush();
+      const after = await em.find(SiteActivationRow, { license: licenseId, deactivatedAt: null }, { orderBy: { id: "asc" } });
+      return { kind: "activated", sites: after.map(toSite) };
+    });
+  }
+
+  async deactivate(licenseId: number, host: string, now: Date): Promise<boolean> {
+    const changed = await this.db.orm.em
+      .fork()
+      .nativeUpdate(SiteActivationRow, { license: licenseId, host, deactivatedAt: null }, { deactivatedAt: now });
+    return changed > 0;
+  }
+}

@@ -1,0 +1,156 @@
+// MikroORM implementations of the small ports: throttle windows, audit log, admin users, usage reads.
+import type { AdminUser, AdminUsers, AuditEntry, AuditLog } from "../../domain/admin/mod.ts";
+import type { Throttle, ThrottleState } from "../../domain/shared/mod.ts";
+import { roundEur, type DayUsage, type MonthUsage, type UsageLedger } from "../../domain/usage/mod.ts";
+import { readDate, sqlDate } from "./_support.ts";
+import type { Db } from "./orm.ts";
+import { AdminUserRow, AuditLogRow, QuotaCounterRow, ThrottleBucketRow } from "./schema.ts";
+
+/**
+ * Fixed windows in the shared database, so every instance counts the same hits. One upsert per hit: the
+ * window restarts when the stored one has ended. Only failures hit it, never the happy path.
+ */
+export class DbThrottle implements Throttle {
+  constructor(private readonly db: Db) {}
+
+  async hit(bucket: string, windowMs: number, now: Date): Promise<ThrottleState> {
+    const start = sqlDate(this.db, now);
+    const end = sqlDate(this.db, new Date(now.getTime() + windowMs));
+    return this.db.orm.em.fork().transactional(async (em) => {
+      // em.execute runs on the transaction's connection; em.getConnection().execute would wait for it.
+      const conn = em as unknown as { execute(sql: string, params: unknown[], method?: "all" | "run"): Promise<any> };
+      if (this.db.dialect === "sqlite") {
+        await conn.execute(
+          `insert into throttle_buckets (bucket, window_start, hits, expires_at) values (?, ?, 1, ?)
+           on conflict(bucket) do update set
+             hits = case when throttle_buckets.expires_at <= excluded.window_start then 1 else throttle_buckets.hits + 1 end,
+             window_start = case when throttle_buckets.expires_at <= excluded.window_start then excluded.window_start else throttle_buckets.window_start end,
+             expires_at = case when throttle_buckets.expires_at <= excluded.window_start then excluded.expires_at else throttle_buckets.expires_at end`,
+          [bucket, start, end],
+          "run",
+        );
+      } else {
+        // MariaDB applies these assignments left to right: expires_at must be the last one changed.
+        await conn.execute(
+          `insert into throttle_buckets (bucket, window_start, hits, expires_at) values (?, ?, 1, ?)
+           on duplicate key update
+             hits = if(expires_at <= values(window_start), 1, hits + 1),
+             window_start = if(expires_at <= values(window_start), values(window_start), window_start),
+             expires_at = if(expires_at <= values(window_start), values(expires_at), expires_at)`,
+          [bucket, start, end],
+          "run",
+        );
+      }
+      const rows = await conn.execute(`select hits, expires_at from throttle_buckets where bucket = ?`, [bucket]);
+      return { hits: Number(rows[0].hits), resetAt: readDate(rows[0].expires_at) };
+    });
+  }
+
+  async peek(bucket: string, now: Date): Promise<ThrottleState | null> {
+    const row = await this.db.orm.em.fork().findOne(ThrottleBucketRow, { bucket });
+    if (!row || row.expiresAt.getTime() <= now.getTime()) return null;
+    return { hits: row.hits, resetAt: row.expiresAt };
+  }
+
+  /** Deletes windows that ended before `now` (housekeeping). */
+  async prune(now: Date): Promise<number> {
+    return this.db.orm.em.fork().nativeDelete(ThrottleBucketRow, { expiresAt: { $lte: now } });
+  }
+}
+
+/** Append-only audit log. */
+export class DbAuditLog implements AuditLog {
+  constructor(private readonly db: Db) {}
+
+  async record(entry: AuditEntry, now: Date): Promise<void> {
+    const em = this.db.orm.em.fork();
+    em.create(AuditLogRow, {
+      actorType: entry.actor.type,
+      actorId: entry.actor.id ?? null,
+      actorLabel: entry.actor.label ?? null,
+      action: entry.action,
+      targetType: entry.targetType ?? null,
+      targetId: entry.targetId == null ? null : String(entry.targetId),
+      details: entry.details ?? null,
+      clientIp: entry.actor.clientIp ?? null,
+      createdAt: now,
+    });
+    await em.flush();
+  }
+
+  /** Most recent entries first (for the CLI and tests; the admin issue adds filters). */
+  async recent(limit: number): Promise<Array<AuditEntry & { createdAt: Date }>> {
+    const rows = await this.db.orm.em.fork().find(AuditLogRow, {}, { orderBy: { id: "desc" }, limit });
+    return rows.map((r) => ({
+      actor: { type: r.actorType as AuditEntry["actor"]["type"], id: r.actorId, label: r.actorLabel, clientIp: r.clientIp },
+      action: r.action,
+      targetType: r.targetType,
+      targetId: r.targetId,
+      details: r.details ?? {},
+      createdAt: r.createdAt,
+    }));
+  }
+}
+
+/** Admin accounts. */
+export class DbAdminUsers implements AdminUsers {
+  constructor(private readonly db: Db) {}
+
+  count(): Promise<number> {
+    return this.db.orm.em.fork().count(AdminUserRow, {});
+  }
+
+  async byEmail(email: string): Promise<AdminUser | null> {
+    const row = await this.db.orm.em.fork().findOne(AdminUserRow, { email: email.toLowerCase() });
+    return row ? { id: row.id, email: row.email, name: row.name, disabled: row.disabled, createdAt: row.createdAt } : null;
+  }
+
+  async create(data: { email: string; name: string; passwordHash: string }, now: Date): Promise<AdminUser> {
+    const em = this.db.orm.em.fork();
+    const row = em.create(AdminUserRow, {
+      email: data.email.toLowerCase(),
+      name: data.name,
+      passwordHash: data.passwordHash,
+      disabled: false,
+      lastLoginAt: null,
+      createdAt: now,
+      updatedAt: now,
+    });
+    await em.flush();
+    return { id: row.id, email: row.email, name: row.name, disabled: row.disabled, createdAt: row.createdAt };
+  }
+}
+
+/** Usage reads: month totals from the quota counters (one indexed row), days from the raw events. */
+export class DbUsageLedger implements UsageLedger {
+  constructor(private readonly db: Db) {}
+
+  async monthToDate(licenseId: number, monthStart: Date): Promise<MonthUsage> {
+    const row = await this.db.orm.em
+      .fork()
+      .findOne(QuotaCounterRow, { license: licenseId, period: "month", periodStart: monthStart }, { disableIdentityMap: true });
+    if (!row) return { requests: 0, tokens: 0, costEur: 0 };
+    return { requests: row.requests, tokens: Number(row.tokens), costEur: roundEur(Number(row.costEur)) };
+  }
+
+  async daily(licenseId: number, from: Date, to: Date): Promise<DayUsage[]> {
+    const rows = await this.db.orm.em
+      .fork()
+      .getConnection()
+      .execute(
+        `select created_at, endpoint, prompt_tokens + completion_tokens as tokens
+           from usage_events where license_id = ? and created_at >= ? and created_at < ? and outcome = 'ok'`,
+        [licenseId, sqlDate(this.db, from), sqlDate(this.db, to)],
+      );
+    const days = new Map<string, DayUsage>();
+    for (const r of rows as Array<{ created_at: unknown; endpoint: string; tokens: unknown }>) {
+      const date = readDate(r.created_at).toISOString().slice(0, 10);
+      const day = days.get(date) ?? { date, requests: 0, tokens: 0, endpoints: {} };
+      day.requests += 1;
+      day.tokens += Number(r.tokens);
+      day.endpoints[r.endpoint] = (day.endpoints[r.endpoint] ?? 0) + 1;
+      days.set(date, day);
+    }
+    return [...days.values()].sort((a, b) => a.date.localeCompare(b.date));
+  }
+}

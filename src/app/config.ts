@@ -1,0 +1,377 @@
+/** Configuration from environment variables: parsed and checked once at start-up, then passed around as a value. */
+
+import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { dirname, join, resolve } from "node:path";
+import {
+  decodeBase64IgnorePadding,
+  decodeBase64urlIgnorePadding,
+  encodeBase64,
+  encodeHexLowerCase,
+} from "@oslojs/encoding";
+import { cryptoRandom, KEY_BYTES } from "../adapters/crypto/webcrypto_keyring.ts";
+import { LOG_LEVELS, type LogLevel } from "./logger.ts";
+
+/** Environments the service knows; only `production` changes behaviour (no generated encryption key). */
+export const NODE_ENVS = ["development", "production", "test"] as const;
+
+/** One of `NODE_ENVS`. */
+export type NodeEnv = (typeof NODE_ENVS)[number];
+
+/** Where the data lives: an SQLite file (or `:memory:`) or a MariaDB/MySQL server. */
+export type DatabaseConfig =
+  | { kind: "sqlite"; path: string }
+  | { kind: "mariadb"; url: string; host: string; port: number; user: string; password: string; database: string };
+
+/** Upstream endpoint and the operator's own key for one AI provider. */
+export interface ProviderConfig {
+  baseUrl: string;
+  apiKey: string | null;
+}
+
+/** The AI providers the proxy talks to. */
+export type ProviderName = "openai" | "anthropic" | "deepseek";
+
+/** The checked configuration of one process. */
+export interface Config {
+  port: number;
+  host: string;
+  nodeEnv: NodeEnv;
+  publicUrl: string;
+  logLevel: LogLevel;
+  trustProxy: { enabled: boolean; hops: number };
+  dataDir: string;
+  database: DatabaseConfig;
+  encryptionKey: Uint8Array;
+  /** True when this start created `<dataDir>/encryption.key`; worth a loud log line, since losing it loses the data. */
+  encryptionKeyGenerated: boolean;
+  encryptionKeysOld: Uint8Array[];
+  providers: Record<ProviderName, ProviderConfig>;
+}
+
+/** A configuration variable is missing or malformed; `message` is one line, names the variable, and holds no secret. */
+export class ConfigError extends Error {
+  constructor(
+    readonly variable: string,
+    /** What is wrong, worded to follow the variable's name. */
+    problem: string,
+  ) {
+    super(`Invalid configuration: ${variable} ${problem}`);
+    this.name = "ConfigError";
+  }
+}
+
+const DEFAULT_PORT = 3000;
+const DEFAULT_HOST = "0.0.0.0";
+const DEFAULT_DATA_DIR = "data";
+const KEY_FILE = "encryption.key";
+const PROVIDER_DEFAULTS: Record<ProviderName, { prefix: string; baseUrl: string; label: string }> = {
+  openai: { prefix: "OPENAI", baseUrl: "https://api.openai.com/v1", label: "OpenAI" },
+  anthropic: { prefix: "ANTHROPIC", baseUrl: "https://api.anthropic.com", label: "Anthropic" },
+  deepseek: { prefix: "DEEPSEEK", baseUrl: "https://api.deepseek.com", label: "DeepSeek" },
+};
+const KEY_HINT = "generate one with: openssl rand -base64 32";
+
+/** Every environment variable the service reads, with its default and meaning (for the README and `--help`). */
+export const CONFIG_VARIABLES: Array<{ name: string; default: string; description: string }> = [
+  { name: "PORT", default: String(DEFAULT_PORT), description: "TCP port to listen on (0-65535)." },
+  { name: "HOST", default: DEFAULT_HOST, description: "Address to listen on." },
+  {
+    name: "NODE_ENV",
+    default: "development",
+    description: "development, production or test; production requires ENCRYPTION_KEY.",
+  },
+  {
+    name: "PUBLIC_URL",
+    default: "http://localhost:<PORT>",
+    description: "External http(s) base URL of the service, used in links and e-mails.",
+  },
+  { name: "LOG_LEVEL", default: "info", description: "debug, info, warn, error or silent." },
+  {
+    name: "TRUST_PROXY",
+    default: "false",
+    description: "Trust X-Forwarded-* headers: true, false, or the number of proxy hops in front of the service.",
+  },
+  {
+    name: "DATA_DIR",
+    default: DEFAULT_DATA_DIR,
+    description: "Directory for the SQLite database and the generated encryption key.",
+  },
+  {
+    name: "DATABASE_URL",
+    default: `sqlite:<DATA_DIR>/chatello.db`,
+    description:
+      "sqlite:<path>, sqlite::memory:, or mariadb://user:password@host:3306/database (mysql:// also accepted).",
+  },
+  {
+    name: "ENCRYPTION_KEY",
+    default: `<DATA_DIR>/${KEY_FILE}, generated if missing (not in production)`,
+    description: `Base64 of 32 random bytes that encrypts license and provider keys at rest; ${KEY_HINT}.`,
+  },
+  {
+    name: "ENCRYPTION_KEY_OLD",
+    default: "",
+    description: "Comma-separated previous ENCRYPTION_KEYs, still accepted for reading until secrets are rotated.",
+  },
+  ...Object.values(PROVIDER_DEFAULTS).flatMap(({ prefix, baseUrl, label }) => [
+    { name: `${prefix}_BASE_URL`, default: baseUrl, description: `${label} API base URL.` },
+    {
+      name: `${prefix}_API_KEY`,
+      default: "",
+      description: `${label} API key for plans with AI included; unset disables the provider.`,
+    },
+  ]),
+];
+
+/** Reads and checks the configuration; throws `ConfigError` on the first bad variable. May create the key file. */
+export async function loadConfig(
+  env: Record<string, string | undefined>,
+  options: { cwd?: string } = {},
+): Promise<Config> {
+  const cwd = options.cwd ?? process.cwd();
+  const read = (name: string): string | undefined => {
+    const value = env[name]?.trim();
+    return value === undefined || value === "" ? undefined : value;
+  };
+
+  const port = parsePort(read("PORT"));
+  const nodeEnv = parseChoice("NODE_ENV", read("NODE_ENV"), NODE_ENVS, "development");
+  const dataDir = resolve(cwd, read("DATA_DIR") ?? DEFAULT_DATA_DIR);
+  const checked = {
+    port,
+    host: parseHost(read("HOST")),
+    nodeEnv,
+    publicUrl: parseHttpUrl("PUBLIC_URL", read("PUBLIC_URL") ?? `http://localhost:${port}`),
+    logLevel: parseChoice("LOG_LEVEL", read("LOG_LEVEL"), LOG_LEVELS, "info"),
+    trustProxy: parseTrustProxy(read("TRUST_PROXY")),
+    dataDir,
+    database: parseDatabaseUrl(read("DATABASE_URL"), cwd, dataDir),
+    encryptionKeysOld: parseOldKeys(read("ENCRYPTION_KEY_OLD")),
+    providers: parseProviders(read),
+  };
+  // Last, so that a typo elsewhere never leaves a freshly generated key file behind.
+  const key = await loadEncryptionKey(read("ENCRYPTION_KEY"), nodeEnv, dataDir);
+  return { ...checked, encryptionKey: key.key, encryptionKeyGenerated: key.generated };
+}
+
+function parseProviders(read: (name: string) => string | undefined): Record<ProviderName, ProviderConfig> {
+  const providers = {} as Record<ProviderName, ProviderConfig>;
+  for (const name of Object.keys(PROVIDER_DEFAULTS) as ProviderName[]) {
+    const { prefix, baseUrl } = PROVIDER_DEFAULTS[name];
+    providers[name] = {
+      baseUrl: parseHttpUrl(`${prefix}_BASE_URL`, read(`${prefix}_BASE_URL`) ?? baseUrl),
+      apiKey: read(`${prefix}_API_KEY`) ?? null,
+    };
+  }
+  return providers;
+}
+
+function parsePort(value: string | undefined): number {
+  if (value === undefined) return DEFAULT_PORT;
+  const port = /^\d{1,5}$/.test(value) ? Number(value) : NaN;
+  if (!(port <= 65535)) throw new ConfigError("PORT", `must be an integer between 0 and 65535 (got ${shown(value)})`);
+  return port;
+}
+
+function parseHost(value: string | undefined): string {
+  if (value === undefined) return DEFAULT_HOST;
+  if (!/^[A-Za-z0-9._:%\-[\]]+$/.test(value)) {
+    throw new ConfigError("HOST", `must be a host name or IP address (got ${shown(value)})`);
+  }
+  return value;
+}
+
+function parseChoice<T extends string>(name: string, value: string | undefined, choices: readonly T[], fallback: T): T {
+  if (value === undefined) return fallback;
+  const choice = choices.find((candidate) => candidate === value.toLowerCase());
+  if (choice === undefined) throw new ConfigError(name, `must be one of ${choices.join(", ")} (got ${shown(value)})`);
+  return choice;
+}
+
+function parseTrustProxy(value: string | undefined): { enabled: boolean; hops: number } {
+  const normalised = value?.toLowerCase() ?? "false";
+  if (["true", "yes"].includes(normalised)) return { enabled: true, hops: 1 };
+  if (["false", "no"].includes(normalised)) return { enabled: false, hops: 0 };
+  const hops = /^\d{1,3}$/.test(normalised) ? Number(normalised) : NaN;
+  if (Number.isNaN(hops)) {
+    throw new ConfigError("TRUST_PROXY", `must be true, false or a number of proxy hops (got ${shown(value ?? "")})`);
+  }
+  return { enabled: hops > 0, hops };
+}
+
+/** An http(s) URL without credentials, query or fragment, and without a trailing slash. */
+function parseHttpUrl(name: string, value: string): string {
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    // fall through to the error below
+  }
+  if (url === null || (url.protocol !== "http:" && url.protocol !== "https:")) {
+    throw new ConfigError(name, `must be an http:// or https:// URL (got ${shown(value)})`);
+  }
+  if (url.username !== "" || url.password !== "") {
+    throw new ConfigError(name, "must not contain a user name or password");
+  }
+  if (url.search !== "" || url.hash !== "") {
+    throw new ConfigError(name, `must not have a query string or fragment (got ${shown(value)})`);
+  }
+  return `${url.origin}${url.pathname}`.replace(/\/+$/, "");
+}
+
+function parseDatabaseUrl(value: string | undefined, cwd: string, dataDir: string): DatabaseConfig {
+  if (value === undefined) return { kind: "sqlite", path: join(dataDir, "chatello.db") };
+  const scheme = /^([A-Za-z][A-Za-z0-9+.-]*):/.exec(value)?.[1].toLowerCase();
+  if (scheme === "sqlite") {
+    // Both sqlite:data/x.db and the URL-looking sqlite:///abs/x.db are in common use.
+    const path = value.slice("sqlite:".length).replace(/^\/\//, "");
+    if (path === "") {
+      const examples = "sqlite:data/chatello.db or sqlite::memory:";
+      throw new ConfigError("DATABASE_URL", `must name a file after sqlite: (e.g. ${examples})`);
+    }
+    return { kind: "sqlite", path: path === ":memory:" ? path : resolve(cwd, path) };
+  }
+  if (scheme === "mariadb" || scheme === "mysql") return parseMariadbUrl(value);
+  // Only the scheme is echoed: the rest of an unrecognised URL may well hold a password.
+  const got = scheme === undefined ? "" : ` (got ${shown(`${scheme}:`)})`;
+  throw new ConfigError("DATABASE_URL", `must start with sqlite:, mariadb:// or mysql://${got}`);
+}
+
+/** Errors here never echo the value, nor any part of it: a malformed URL can put its password anywhere. */
+function parseMariadbUrl(value: string): DatabaseConfig {
+  const fail = (problem: string): never => {
+    throw new ConfigError("DATABASE_URL", `${problem} (expected mariadb://user:password@host:3306/database)`);
+  };
+  let url: URL;
+  try {
+    url = new URL(value);
+  } catch {
+    return fail("is not a valid URL; percent-encode special characters in the user name and password");
+  }
+  if (url.hostname === "") fail("must name a host");
+  if (url.username === "") fail("must name a user");
+  let user = "";
+  let password = "";
+  try {
+    user = decodeURIComponent(url.username);
+    password = decodeURIComponent(url.password);
+  } catch {
+    fail("has a malformed percent-encoding in the user name or password");
+  }
+  const database = url.pathname.replace(/^\//, "");
+  if (!/^[A-Za-z0-9_]+$/.test(database)) fail("must end with a database name made of letters, digits and underscores");
+  return {
+    kind: "mariadb",
+    url: value,
+    host: url.hostname.replace(/^\[(.*)\]$/, "$1"),
+    port: url.port === "" ? 3306 : Number(url.port),
+    user,
+    password,
+    database,
+  };
+}
+
+async function loadEncryptionKey(
+  value: string | undefined,
+  nodeEnv: NodeEnv,
+  dataDir: string,
+): Promise<{ key: Uint8Array; generated: boolean }> {
+  if (value !== undefined) {
+    const problem = keyProblem(value);
+    if (problem !== null) {
+      throw new ConfigError("ENCRYPTION_KEY", `must be base64 of exactly ${KEY_BYTES} bytes (${problem}; ${KEY_HINT})`);
+    }
+    return { key: decodeKey(value)!, generated: false };
+  }
+  if (nodeEnv === "production") {
+    // A key generated on a production box is one disk failure away from losing every stored secret.
+    throw new ConfigError("ENCRYPTION_KEY", `is required when NODE_ENV=production (${KEY_HINT})`);
+  }
+  const path = join(dataDir, KEY_FILE);
+  const existing = await readKeyFile(path);
+  if (existing !== null) return { key: existing, generated: false };
+  return createKeyFile(dataDir, path);
+}
+
+async function readKeyFile(path: string): Promise<Uint8Array | null> {
+  let text: string;
+  try {
+    text = await readFile(path, "utf8");
+  } catch (error) {
+    if (errorCode(error) === "ENOENT") return null;
+    if (errorCode(error) === "ENOTDIR") throw new ConfigError("DATA_DIR", `${dirname(path)} is not a directory`);
+    throw new ConfigError("ENCRYPTION_KEY", `is not set and ${path} cannot be read (${errorCode(error)})`);
+  }
+  const problem = keyProblem(text.trim());
+  if (problem !== null) {
+    throw new ConfigError(
+      "ENCRYPTION_KEY",
+      `is not set and ${path} does not hold base64 of exactly ${KEY_BYTES} bytes (${problem}); ` +
+        "restore the file or set ENCRYPTION_KEY",
+    );
+  }
+  return decodeKey(text.trim());
+}
+
+async function createKeyFile(dataDir: string, path: string): Promise<{ key: Uint8Array; generated: boolean }> {
+  try {
+    await mkdir(dataDir, { recursive: true, mode: 0o700 });
+  } catch (error) {
+    throw new ConfigError("DATA_DIR", `${dataDir} cannot be created (${errorCode(error)})`);
+  }
+  const key = cryptoRandom.bytes(KEY_BYTES);
+  // Written aside and hard-linked into place: the link either appears complete or fails because another
+  // process starting at the same moment got there first, in which case its key is the one to use.
+  const temporary = `${path}.${encodeHexLowerCase(cryptoRandom.bytes(6))}.tmp`;
+  try {
+    await writeFile(temporary, `${encodeBase64(key)}\n`, { mode: 0o600, flag: "wx" });
+    await link(temporary, path);
+    return { key, generated: true };
+  } catch (error) {
+    if (errorCode(error) === "EEXIST") {
+      const winner = await readKeyFile(path);
+      if (winner !== null) return { key: winner, generated: false };
+    }
+    throw new ConfigError("ENCRYPTION_KEY", `is not set and ${path} cannot be written (${errorCode(error)})`);
+  } finally {
+    await unlink(temporary).catch(() => {});
+  }
+}
+
+function parseOldKeys(value: string | undefined): Uint8Array[] {
+  if (value === undefined) return [];
+  const entries = value.split(",").map((entry) => entry.trim()).filter((entry) => entry !== "");
+  return entries.map((entry, index) => {
+    const problem = keyProblem(entry);
+    if (problem !== null) {
+      const which = entries.length > 1 ? `entry ${index + 1} of ${entries.length} ` : "";
+      throw new ConfigError("ENCRYPTION_KEY_OLD", `${which}must be base64 of exactly ${KEY_BYTES} bytes (${problem})`);
+    }
+    return decodeKey(entry)!;
+  });
+}
+
+/** Accepts standard and URL-safe base64, padded or not, as `openssl rand -base64 32` and friends print it. */
+function decodeKey(text: string): Uint8Array | null {
+  try {
+    return /[-_]/.test(text) ? decodeBase64urlIgnorePadding(text) : decodeBase64IgnorePadding(text);
+  } catch {
+    return null;
+  }
+}
+
+/** What is wrong with a key, described without any of its characters; null when it is fine. */
+function keyProblem(text: string): string | null {
+  const key = decodeKey(text);
+  if (key === null) return "it is not valid base64";
+  if (key.length !== KEY_BYTES) return `it decodes to ${key.length} bytes`;
+  return null;
+}
+
+function errorCode(error: unknown): string {
+  return (error as NodeJS.ErrnoException).code ?? "unknown error";
+}
+
+/** Quotes a non-secret value for an error line: one line, bounded length. */
+function shown(value: string): string {
+  return JSON.stringify(value.length > 80 ? `${value.slice(0, 80)}…` : value);
+}

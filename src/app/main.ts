@@ -1,0 +1,99 @@
+// Entry point: `serve` starts the HTTP service; any other command is the CLI (see src/app/cli.ts).
+import { ConfigError, loadConfig, type Config } from "./config.ts";
+import { EXIT_USAGE, isCliCommand, runCli, USAGE } from "./cli.ts";
+import { clientIp, createApp, MAX_BODY_BYTES } from "./http/app.ts";
+import { createLogger, type Logger } from "./logger.ts";
+import { createServices, seedFirstStart, VERSION, type Services } from "./services.ts";
+
+function fail(message: string): never {
+  process.stderr.write(`${message}\n`);
+  process.exit(1);
+}
+
+async function configOrExit(): Promise<Config> {
+  try {
+    return await loadConfig(process.env);
+  } catch (error) {
+    if (error instanceof ConfigError) fail(error.message);
+    throw error;
+  }
+}
+
+/** Opens the services, turning a database that cannot be reached into one clear line. */
+async function servicesOrExit(config: Config): Promise<Services> {
+  try {
+    return await createServices(config);
+  } catch (error) {
+    const where = config.database.kind === "sqlite" ? config.database.path : `${config.database.host}:${config.database.port}/${config.database.database}`;
+    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+    const safe = config.database.kind === "mariadb" && config.database.password ? reason.replaceAll(config.database.password, "***") : reason;
+    fail(`Cannot open the database (DATABASE_URL, ${config.database.kind} ${where}): ${safe}`);
+  }
+}
+
+function announceFirstAdmin(admin: { email: string; password: string }): void {
+  // Printed once, on the first start only: the password is not stored anywhere in clear.
+  const lines = [
+    "First start: an admin account was created.",
+    `  e-mail:   ${admin.email}`,
+    `  password: ${admin.password}`,
+    "This password is shown only once. Sign in at /admin and change it.",
+  ];
+  const width = Math.max(...lines.map((l) => l.length)) + 2;
+  process.stdout.write(`${"=".repeat(width)}\n${lines.join("\n")}\n${"=".repeat(width)}\n`);
+}
+
+async function serve(): Promise<void> {
+  const config = await configOrExit();
+  const logger: Logger = createLogger(config.logLevel);
+  if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
+  const services = await servicesOrExit(config);
+  const seeded = await seedFirstStart(services, config, logger);
+  if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
+
+  const app = createApp({
+    ...services,
+    logger,
+    proxyTrust: config.trustProxy,
+    version: VERSION,
+    clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, config.trustProxy),
+  });
+  try {
+    app.listen({ port: config.port, hostname: config.host, maxRequestBodySize: MAX_BODY_BYTES + 64 * 1024 });
+  } catch (error) {
+    await services.close();
+    fail(`Cannot listen on ${config.host}:${config.port} (PORT/HOST): ${error instanceof Error ? error.message : String(error)}`);
+  }
+  const port = app.server?.port ?? config.port;
+  const shown = config.host === "0.0.0.0" || config.host === "::" ? "localhost" : config.host;
+  const dbLabel = config.database.kind === "sqlite" ? `sqlite ${config.database.path}` : `mariadb ${config.database.host}/${config.database.database}`;
+  process.stdout.write(`Chatello ${VERSION} listening on http://${shown}:${port} (database: ${dbLabel})\n`);
+
+  let stopping = false;
+  const stop = async (signal: string) => {
+    if (stopping) return;
+    stopping = true;
+    logger.info("shutting down", { signal });
+    await app.stop();
+    await services.close();
+    process.exit(0);
+  };
+  process.on("SIGINT", () => void stop("SIGINT"));
+  process.on("SIGTERM", () => void stop("SIGTERM"));
+}
+
+async function main(): Promise<void> {
+  const [command, ...rest] = process.argv.slice(2);
+  if (command === undefined || command === "serve") return serve();
+  if (!isCliCommand(command) && !["help", "--help", "-h"].includes(command)) {
+    process.stderr.write(`error: unknown command: ${command}\n\n${USAGE}\n`);
+    process.exit(EXIT_USAGE);
+  }
+  const code = await runCli([command, ...rest], async () => createServices(await configOrExit()), {
+    out: (line) => process.stdout.write(`${line}\n`),
+    err: (line) => process.stderr.write(`${line}\n`),
+  });
+  process.exit(code);
+}
+
+await main();

@@ -1,0 +1,113 @@
+// Composition root: opens the database, builds the keyring and repositories, and seeds a first start.
+import { createKeyring, cryptoRandom } from "../adapters/crypto/webcrypto_keyring.ts";
+import { generatePassword, hashPassword } from "../adapters/crypto/passwords.ts";
+import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
+import { openDatabase, type Db } from "../adapters/db/orm.ts";
+import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
+import { DbAdminUsers, DbAuditLog, DbThrottle, DbUsageLedger } from "../adapters/db/support_repos.ts";
+import { SYSTEM_ACTOR } from "../domain/admin/mod.ts";
+import type { Keyring, SecretStore } from "../domain/encryption/mod.ts";
+import { DEFAULT_PLANS, PROVIDERS } from "../domain/plans/mod.ts";
+import type { Clock, Random } from "../domain/shared/mod.ts";
+import type { Config } from "./config.ts";
+import type { Logger } from "./logger.ts";
+
+/** The service version reported by `/` and `/api/health`. */
+export const VERSION = "0.1.0";
+
+/** The e-mail of the admin account created on a first start. */
+export const FIRST_ADMIN_EMAIL = "admin@chatello.local";
+
+/** The wall clock. */
+export const systemClock: Clock = { now: () => new Date() };
+
+/** Every port implementation, built once per process. */
+export interface Services {
+  db: Db;
+  keyring: Keyring;
+  random: Random;
+  clock: Clock;
+  plans: MikroPlans;
+  customers: MikroCustomers;
+  licenses: MikroLicenses;
+  sites: MikroSiteActivations;
+  usage: DbUsageLedger;
+  audit: DbAuditLog;
+  throttle: DbThrottle;
+  admins: DbAdminUsers;
+  secretStores: SecretStore[];
+  checkDatabase(): Promise<boolean>;
+  close(): Promise<void>;
+}
+
+/** Opens the database (migrating it) and wires the repositories; no seeding. */
+export async function createServices(config: Config, options: { clock?: Clock } = {}): Promise<Services> {
+  const db = await openDatabase(config.database);
+  const keyring = await createKeyring({ current: config.encryptionKey, previous: config.encryptionKeysOld });
+  return {
+    db,
+    keyring,
+    random: cryptoRandom,
+    clock: options.clock ?? systemClock,
+    plans: new MikroPlans(db),
+    customers: new MikroCustomers(db),
+    licenses: new MikroLicenses(db),
+    sites: new MikroSiteActivations(db),
+    usage: new DbUsageLedger(db),
+    audit: new DbAuditLog(db),
+    throttle: new DbThrottle(db),
+    admins: new DbAdminUsers(db),
+    secretStores: [licenseKeyStore(db), providerKeyStore(db)],
+    async checkDatabase() {
+      await db.orm.em.getConnection().execute("select 1");
+      return true;
+    },
+    close: () => db.close(),
+  };
+}
+
+/** What a first start created, so the caller can tell the operator once. */
+export interface SeedReport {
+  plansCreated: string[];
+  firstAdmin: { email: string; password: string } | null;
+  providerKeysStored: string[];
+}
+
+/**
+ * Seeds what a fresh database needs: the contract's four plans, a first admin with a generated password
+ * (returned so it can be printed once), and the vendor provider keys given in the environment, sealed.
+ */
+export async function seedFirstStart(services: Services, config: Config, logger: Logger): Promise<SeedReport> {
+  const now = services.clock.now();
+  const plansCreated = await services.plans.seed(DEFAULT_PLANS, now).catch(async (error) => {
+    // Two instances starting together both try; the loser sees the winner's plans.
+    if ((await services.plans.list()).length >= DEFAULT_PLANS.length) return [];
+    throw error;
+  });
+  let firstAdmin: SeedReport["firstAdmin"] = null;
+  if ((await services.admins.count()) === 0) {
+    const password = generatePassword();
+    try {
+      await services.admins.create({ email: FIRST_ADMIN_EMAIL, name: "Administrator", passwordHash: await hashPassword(password) }, now);
+      firstAdmin = { email: FIRST_ADMIN_EMAIL, password };
+      await services.audit.record({ actor: SYSTEM_ACTOR, action: "admin.created", targetType: "admin", targetId: FIRST_ADMIN_EMAIL, details: { first_start: true } }, now);
+    } catch (error) {
+      if ((await services.admins.count()) === 0) throw error;
+    }
+  }
+  const providerKeysStored: string[] = [];
+  for (const provider of PROVIDERS) {
+    const settings = config.providers[provider];
+    if (!settings.apiKey) continue;
+    const stored = await storeVendorKeyIfAbsent(
+      services.db,
+      services.keyring,
+      { provider, apiKey: settings.apiKey, baseUrl: settings.baseUrl },
+      now,
+    );
+    if (stored) providerKeysStored.push(provider);
+  }
+  if (plansCreated.length) logger.info("seeded plans", { plans: plansCreated });
+  if (providerKeysStored.length) logger.info("stored vendor provider keys from the environment", { providers: providerKeysStored });
+  return { plansCreated, firstAdmin, providerKeysStored };
+}

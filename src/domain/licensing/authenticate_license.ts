@@ -1,0 +1,31 @@
+import type { Plan, Plans } from "../plans/mod.ts";
+import type { Clock } from "../shared/mod.ts";
+import { licenseKeyDigest, parseLicenseKey } from "./_key.ts";
+import { effectiveStatus } from "./_status.ts";
+import type { License, Licenses, LicenseStatus } from "./_types.ts";
+
+/** The answer to "who is calling with this key": a usable license with its plan, or why not. */
+export type Authentication =
+  | { kind: "missing" }
+  | { kind: "invalid" }
+  | { kind: "inactive"; status: LicenseStatus }
+  | { kind: "expired"; expiresAt: Date }
+  | { kind: "ok"; license: License; plan: Plan };
+
+/** Resolves a raw `X-License-Key` value: malformed keys are refused before any database read. */
+export async function authenticateLicense(
+  deps: { licenses: Licenses; plans: Plans; clock: Clock },
+  rawKey: unknown,
+): Promise<Authentication> {
+  if (rawKey == null || (typeof rawKey === "string" && rawKey.trim() === "")) return { kind: "missing" };
+  const key = parseLicenseKey(rawKey);
+  if (!key) return { kind: "invalid" };
+  const license = await deps.licenses.byDigest(await licenseKeyDigest(key));
+  if (!license) return { kind: "invalid" };
+  const status = effectiveStatus(license, deps.clock.now());
+  if (status === "expired") return { kind: "expired", expiresAt: license.expiresAt ?? deps.clock.now() };
+  if (status !== "active") return { kind: "inactive", status };
+  const plan = await deps.plans.byId(license.planId);
+  if (!plan) return { kind: "invalid" };
+  return { kind: "ok", license, plan };
+}

@@ -1,0 +1,30 @@
+/** Public face of the licensing module: keys, statuses, terms, site seats and the Licenses/SiteActivations ports. */
+export { LICENSE_STATUSES } from "./_types.ts";
+export type {
+  ActivationResult,
+  License,
+  Licenses,
+  LicenseStatus,
+  SiteActivation,
+  SiteActivations,
+} from "./_types.ts";
+export { generateLicenseKey, licenseKeyDigest, licenseKeyPrefix, parseLicenseKey } from "./_key.ts";
+export {
+  addCalendarMonths,
+  applyAction,
+  canTransition,
+  defaultTermFor,
+  effectiveStatus,
+  expiryFor,
+  isLicenseStatus,
+  parseTerm,
+  shouldTouchValidation,
+  VALIDATION_TOUCH_INTERVAL_MS,
+} from "./_status.ts";
+export type { LicenseAction, LicenseTerm } from "./_status.ts";
+export { decideActivation, isExemptHost, normalizeSiteHost, seatsUsed, siteStateForValidation } from "./_sites.ts";
+export { authenticateLicense, type Authentication } from "./authenticate_license.ts";
+export { validateLicense, type Validation, type ValidLicense } from "./validate_license.ts";
+export { activateSite, deactivateSite, SITE_CHANGE_POLICY, type SiteChange } from "./activate_site.ts";
+export { issueLicense, type IssuedLicense } from "./issue_license.ts";
+export { changeLicenseStatus } from "./change_license_status.ts";

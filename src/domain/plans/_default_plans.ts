@@ -1,0 +1,88 @@
+/** The plan catalogue seeded on first start (the contract's plan table). */
+import type { NewPlan } from "./_types.ts";
+
+const DEFAULT_MODELS = { openai: "gpt-4o-mini", anthropic: "claude-3-5-haiku-latest", deepseek: "deepseek-chat" };
+
+/** The four plans of the contract, seeded on first start and editable by admins afterwards. */
+export const DEFAULT_PLANS: NewPlan[] = [
+  {
+    name: "starter",
+    displayName: "Starter - BYOK",
+    priceEur: 2.99,
+    billing: "monthly",
+    isLifetime: false,
+    lifetimeCap: null,
+    limits: { monthlyRequests: 0, requestsPerMinute: 0, requestsPerHour: 0, monthlyBudgetEur: 0, maxSites: 1 },
+    features: ["byok", "1_site"],
+    aiIncluded: false,
+    allowedModels: {
+      openai: ["gpt-4o-mini", "gpt-4.1-mini"],
+      anthropic: ["claude-3-5-haiku-latest"],
+      deepseek: ["deepseek-chat"],
+    },
+    defaultProvider: "openai",
+    defaultModels: { ...DEFAULT_MODELS },
+    maxTokens: 1000,
+    active: true,
+  },
+  {
+    name: "pro",
+    displayName: "Pro - AI Included",
+    priceEur: 7.99,
+    billing: "monthly",
+    isLifetime: false,
+    lifetimeCap: null,
+    limits: { monthlyRequests: 1000, requestsPerMinute: 10, requestsPerHour: 200, monthlyBudgetEur: 4.0, maxSites: 3 },
+    features: ["ai_included", "3_sites"],
+    aiIncluded: true,
+    allowedModels: {
+      openai: ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o"],
+      anthropic: ["claude-3-5-haiku-latest", "claude-haiku-4-5"],
+      deepseek: ["deepseek-chat"],
+    },
+    defaultProvider: "openai",
+    defaultModels: { ...DEFAULT_MODELS },
+    maxTokens: 1000,
+    active: true,
+  },
+  {
+    name: "agency",
+    displayName: "Agency - White Label",
+    priceEur: 19.99,
+    billing: "monthly",
+    isLifetime: false,
+    lifetimeCap: null,
+    limits: { monthlyRequests: 5000, requestsPerMinute: 25, requestsPerHour: 500, monthlyBudgetEur: 10.0, maxSites: -1 },
+    features: ["ai_included", "unlimited_sites", "white_label", "priority_support"],
+    aiIncluded: true,
+    allowedModels: {
+      openai: ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o", "gpt-4.1"],
+      anthropic: ["claude-3-5-haiku-latest", "claude-haiku-4-5", "claude-sonnet-4-5"],
+      deepseek: ["deepseek-chat", "deepseek-reasoner"],
+    },
+    defaultProvider: "openai",
+    defaultModels: { ...DEFAULT_MODELS },
+    maxTokens: 4000,
+    active: true,
+  },
+  {
+    name: "founders",
+    displayName: "Founders Deal - Lifetime",
+    priceEur: 29.0,
+    billing: "one_time",
+    isLifetime: true,
+    lifetimeCap: 500,
+    limits: { monthlyRequests: 2000, requestsPerMinute: 15, requestsPerHour: 300, monthlyBudgetEur: 6.0, maxSites: 5 },
+    features: ["ai_included", "5_sites", "lifetime", "priority_support"],
+    aiIncluded: true,
+    allowedModels: {
+      openai: ["gpt-4o-mini", "gpt-4.1-mini", "gpt-4o", "gpt-4.1"],
+      anthropic: ["claude-3-5-haiku-latest", "claude-haiku-4-5", "claude-sonnet-4-5"],
+      deepseek: ["deepseek-chat", "deepseek-reasoner"],
+    },
+    defaultProvider: "openai",
+    defaultModels: { ...DEFAULT_MODELS },
+    maxTokens: 2000,
+    active: true,
+  },
+];
