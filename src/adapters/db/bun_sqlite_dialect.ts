@@ -1,7 +1,7 @@
 // Kysely's SqliteDialect over bun:sqlite, so the embedded database needs no native addon and works inside
 // a `bun build --compile` binary (`@mikro-orm/sqlite` and `@mikro-orm/libsql` do not).
 import { Database } from "bun:sqlite";
-import { SqliteDialect } from "kysely";
+import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, type Driver } from "kysely";
 
 /** Opens `file` (or ":memory:") with WAL, foreign keys and a busy timeout for concurrent writers. */
 export function openBunSqlite(file: string): Database {
@@ -11,11 +11,26 @@ export function openBunSqlite(file: string): Database {
   return db;
 }
 
+/**
+ * Transactions start with BEGIN IMMEDIATE: they take the write lock up front, so a second process waits
+ * (busy_timeout) instead of failing with SQLITE_BUSY when a deferred reader tries to become a writer.
+ */
+class ImmediateSqliteDriver extends SqliteDriver {
+  override async beginTransaction(connection: DatabaseConnection): Promise<void> {
+    await connection.executeQuery(CompiledQuery.raw("begin immediate"));
+  }
+}
+
 /** A Kysely dialect whose single connection is a bun:sqlite database (Kysely serialises its use). */
 export class BunSqliteDialect extends SqliteDialect {
+  readonly #database: () => unknown;
+
+  override createDriver(): Driver {
+    return new ImmediateSqliteDriver({ database: this.#database as never });
+  }
+
   constructor(file: string) {
-    super({
-      database: () => {
+    const database = () => {
         const db = openBunSqlite(file);
         return {
           close: () => db.close(),
@@ -33,7 +48,8 @@ export class BunSqliteDialect extends SqliteDialect {
             };
           },
         } as never;
-      },
-    });
+      };
+    super({ database });
+    this.#database = database;
   }
 }
