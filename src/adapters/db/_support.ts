@@ -50,3 +50,19 @@ export function isUniqueViolation(error: unknown): boolean {
     /UNIQUE constraint failed|Duplicate entry/i.test(String(e?.message ?? ""))
   );
 }
+
+/** A JSON column read back raw (SQLite and MariaDB both hand back text). */
+export function readJson<T>(value: unknown, fallback: T): T {
+  if (value == null) return fallback;
+  if (typeof value !== "string") return value as T;
+  try {
+    return JSON.parse(value) as T;
+  } catch {
+    return fallback;
+  }
+}
+
+/** A nullable date column read back raw. */
+export function readOptionalDate(value: unknown): Date | null {
+  return value == null ? null : readDate(value);
+}

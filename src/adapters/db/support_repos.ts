@@ -4,7 +4,7 @@ import type { Throttle, ThrottleState } from "../../domain/shared/mod.ts";
 import { roundEur, type DayUsage, type MonthUsage, type UsageLedger } from "../../domain/usage/mod.ts";
 import { readDate, sqlDate } from "./_support.ts";
 import type { Db } from "./orm.ts";
-import { AdminUserRow, AuditLogRow, QuotaCounterRow, ThrottleBucketRow } from "./schema.ts";
+import { AdminUserRow, AuditLogRow, ThrottleBucketRow } from "./schema.ts";
 
 /**
  * Fixed windows in the shared database, so every instance counts the same hits. One upsert per hit: the
@@ -126,11 +126,16 @@ export class DbUsageLedger implements UsageLedger {
   constructor(private readonly db: Db) {}
 
   async monthToDate(licenseId: number, monthStart: Date): Promise<MonthUsage> {
-    const row = await this.db.orm.em
-      .fork()
-      .findOne(QuotaCounterRow, { license: licenseId, period: "month", periodStart: monthStart }, { disableIdentityMap: true });
+    // Plain SQL: this runs on every validation, where ORM hydration would cost more than the query.
+    const rows = await this.db.orm.em
+      .getConnection()
+      .execute(
+        "select requests, tokens, cost_eur from quota_counters where license_id = ? and period = 'month' and period_start = ?",
+        [licenseId, sqlDate(this.db, monthStart)],
+      );
+    const row = rows[0];
     if (!row) return { requests: 0, tokens: 0, costEur: 0 };
-    return { requests: row.requests, tokens: Number(row.tokens), costEur: roundEur(Number(row.costEur)) };
+    return { requests: Number(row.requests), tokens: Number(row.tokens), costEur: roundEur(Number(row.cost_eur)) };
   }
 
   async daily(licenseId: number, from: Date, to: Date): Promise<DayUsage[]> {
