@@ -3,7 +3,7 @@ import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { EXIT_USAGE, isCliCommand, runCli, USAGE } from "./cli.ts";
 import { clientIp, createApp, MAX_BODY_BYTES } from "./http/app.ts";
 import { createLogger, type Logger } from "./logger.ts";
-import { createServices, seedFirstStart, VERSION, type Services } from "./services.ts";
+import { createServices, seedFirstStart, seedPlans, VERSION, type Services } from "./services.ts";
 
 function fail(message: string): never {
   process.stderr.write(`${message}\n`);
@@ -82,6 +82,13 @@ async function serve(): Promise<void> {
   process.on("SIGTERM", () => void stop("SIGTERM"));
 }
 
+/** The CLI's services: the same start-up checks as `serve`, and the plans a fresh database needs. */
+async function openForCli(): Promise<Services> {
+  const services = await servicesOrExit(await configOrExit());
+  await seedPlans(services);
+  return services;
+}
+
 async function main(): Promise<void> {
   const [command, ...rest] = process.argv.slice(2);
   if (command === undefined || command === "serve") return serve();
@@ -89,7 +96,7 @@ async function main(): Promise<void> {
     process.stderr.write(`error: unknown command: ${command}\n\n${USAGE}\n`);
     process.exit(EXIT_USAGE);
   }
-  const code = await runCli([command, ...rest], async () => createServices(await configOrExit()), {
+  const code = await runCli([command, ...rest], openForCli, {
     out: (line) => process.stdout.write(`${line}\n`),
     err: (line) => process.stderr.write(`${line}\n`),
   });

@@ -66,6 +66,15 @@ export async function createServices(config: Config, options: { clock?: Clock } 
   };
 }
 
+/** Inserts the contract's plans that are missing (the CLI needs them on a database never served). */
+export async function seedPlans(services: Services): Promise<string[]> {
+  return services.plans.seed(DEFAULT_PLANS, services.clock.now()).catch(async (error) => {
+    // Two processes starting together both try; the loser sees the winner's plans.
+    if ((await services.plans.list()).length >= DEFAULT_PLANS.length) return [];
+    throw error;
+  });
+}
+
 /** What a first start created, so the caller can tell the operator once. */
 export interface SeedReport {
   plansCreated: string[];
@@ -79,11 +88,7 @@ export interface SeedReport {
  */
 export async function seedFirstStart(services: Services, config: Config, logger: Logger): Promise<SeedReport> {
   const now = services.clock.now();
-  const plansCreated = await services.plans.seed(DEFAULT_PLANS, now).catch(async (error) => {
-    // Two instances starting together both try; the loser sees the winner's plans.
-    if ((await services.plans.list()).length >= DEFAULT_PLANS.length) return [];
-    throw error;
-  });
+  const plansCreated = await seedPlans(services);
   let firstAdmin: SeedReport["firstAdmin"] = null;
   if ((await services.admins.count()) === 0) {
     const password = generatePassword();

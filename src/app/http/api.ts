@@ -34,7 +34,7 @@ export const RECHECK_AFTER_SECONDS = 3600;
 
 const SiteBody = t.Object({ site_url: t.String({ minLength: 1, maxLength: 2048 }) }, { additionalProperties: true });
 const ValidateBody = t.Optional(
-  t.Union([t.Object({ site_url: t.Optional(t.Union([t.String({ maxLength: 2048 }), t.Null()])) }, { additionalProperties: true }), t.Null()]),
+  t.Object({ site_url: t.Optional(t.Union([t.String({ maxLength: 2048 }), t.Null()])) }, { additionalProperties: true }),
 );
 
 function siteChangeResponse(result: SiteChange, now: Date): Response | Record<string, unknown> {

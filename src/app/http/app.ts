@@ -33,8 +33,10 @@ export function isPluginApiPath(path: string): boolean {
 class PayloadTooLarge extends Error {}
 class InvalidJson extends Error {}
 
-// Bad JSON is only marked while parsing: licensed routes answer 401 before 400, as the contract orders them.
+// Parse problems are only marked while parsing (Elysia would wrap a thrown error as a generic parse error);
+// the transform hook raises them, so licensed routes answer 401 before 400, as the contract orders them.
 const INVALID_JSON = Object.freeze({ invalidJson: true });
+const TOO_LARGE = Object.freeze({ tooLarge: true });
 
 /** Reads a body up to the limit even without Content-Length (chunked uploads cannot bypass it). */
 async function readLimited(request: Request): Promise<string> {
@@ -96,7 +98,13 @@ export function createApp(deps: AppDeps) {
     .onParse(async ({ request, contentType }) => {
       const type = (contentType ?? "").toLowerCase();
       if (type && !type.includes("json") && !type.startsWith("text/plain")) return;
-      const text = await readLimited(request);
+      let text: string;
+      try {
+        text = await readLimited(request);
+      } catch (error) {
+        if (error instanceof PayloadTooLarge) return TOO_LARGE;
+        throw error;
+      }
       if (text.trim() === "") return undefined;
       try {
         return JSON.parse(text);
@@ -105,6 +113,7 @@ export function createApp(deps: AppDeps) {
       }
     })
     .onTransform(async ({ request, body, path, server }) => {
+      if (body === TOO_LARGE) throw new PayloadTooLarge();
       if (requiresLicense(path)) await guard.authenticate(request, server);
       if (body === INVALID_JSON) throw new InvalidJson();
     })
