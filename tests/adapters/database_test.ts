@@ -159,6 +159,22 @@ describe(`database on ${TEST_DIALECT}`, () => {
     }
   });
 
+  test("search treats _ and % as text and ignores case, for customers and for licenses", async () => {
+    const d = await deps();
+    const a = await issueLicense(d, { email: "mario_rossi@example.com", planName: "pro", actor: CLI_ACTOR });
+    await issueLicense(d, { email: "marioXrossi@example.com", planName: "pro", actor: CLI_ACTOR });
+    await r.customers.findOrCreate({ email: "fifty@example.com", name: "Shop 50% off" }, clock.now());
+    const emails = async (q: string) => (await r.customers.list({ offset: 0, limit: 50, search: q })).items.map((c) => c.email);
+    expect(await emails("MARIO_")).toEqual(["mario_rossi@example.com"]);
+    expect(await emails("50%")).toEqual(["fifty@example.com"]);
+    expect((await emails("mario")).sort()).toEqual(["mario_rossi@example.com", "marioxrossi@example.com"]);
+    const byEmail = await r.licenses.list({ offset: 0, limit: 50, search: "mario_rossi" });
+    expect(byEmail.items.map((l) => l.id)).toEqual([a.license.id]);
+    const byPrefix = await r.licenses.list({ offset: 0, limit: 50, search: a.license.keyPrefix.toLowerCase() });
+    expect(byPrefix.total).toBe(1);
+    expect(byPrefix.items[0].id).toBe(a.license.id);
+  });
+
   test("month usage reads the month's quota counter", async () => {
     const d = await deps();
     const issued = await issueLicense(d, { email: "usage@example.com", planName: "pro", actor: CLI_ACTOR });

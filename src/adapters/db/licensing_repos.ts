@@ -1,5 +1,5 @@
 // MikroORM implementations of the licensing ports: plans, customers, licenses and site activations.
-import type { EntityManager } from "@mikro-orm/core";
+import { raw, type EntityManager } from "@mikro-orm/core";
 import type { Customer, Customers, NewCustomer } from "../../domain/customers/mod.ts";
 import {
   decideActivation,
@@ -154,9 +154,7 @@ export class MikroCustomers implements Customers {
   }
 
   async list(options: { offset: number; limit: number; search?: string }): Promise<{ items: Customer[]; total: number }> {
-    const where = options.search
-      ? { $or: [{ email: { $like: `%${escapeLike(options.search.toLowerCase())}%` } }, { name: { $like: `%${escapeLike(options.search)}%` } }] }
-      : {};
+    const where = options.search ? { $or: [contains("email", options.search), contains("name", options.search)] } : {};
     const [rows, total] = await this.db.orm.em
       .fork()
       .findAndCount(CustomerRow, where, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
@@ -164,9 +162,13 @@ export class MikroCustomers implements Customers {
   }
 }
 
-/** Escapes LIKE wildcards so a search for "50%" means the text, not a pattern. */
-export function escapeLike(text: string): string {
-  return text.replace(/[\\%_]/g, (c) => `\\${c}`);
+/**
+ * A case-insensitive "column contains text" condition. instr() exists on SQLite and MariaDB and has no
+ * wildcards, so "mario_" or "50%" search for themselves (LIKE escapes differ between the two dialects).
+ */
+export function contains(column: string, text: string): Record<string, unknown> {
+  if (!/^[a-z_]+$/.test(column)) throw new Error(`not a column name: ${column}`);
+  return { [raw((alias: string) => `instr(lower(${alias}.${column}), ?)`, [text.trim().toLowerCase()])]: { $gt: 0 } };
 }
 
 function toLicense(row: LicenseEntity): License {
@@ -273,13 +275,13 @@ export class MikroLicenses implements Licenses {
     const where: Record<string, unknown> = {};
     if (options.status) where.status = options.status;
     if (options.planId) where.plan = options.planId;
+    const em = this.db.orm.em.fork();
     if (options.search) {
-      const s = escapeLike(options.search.trim());
-      where.$or = [{ keyPrefix: { $like: `${s.toUpperCase()}%` } }, { customer: { email: { $like: `%${s.toLowerCase()}%` } } }];
+      // By key prefix or by the customer's e-mail; matching customers are looked up first (bounded).
+      const customers = await em.find(CustomerRow, contains("email", options.search) as never, { fields: ["id"], limit: 1000 });
+      where.$or = [contains("key_prefix", options.search), { customer: { $in: customers.map((c) => c.id) } }];
     }
-    const [rows, total] = await this.db.orm.em
-      .fork()
-      .findAndCount(LicenseRow, where as never, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
+    const [rows, total] = await em.findAndCount(LicenseRow, where as never, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
     return { items: rows.map(toLicense), total };
   }
 }
