@@ -1,7 +1,8 @@
 // Entry point: `serve` starts the HTTP service; any other command is the CLI (see src/app/cli.ts).
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { EXIT_USAGE, isCliCommand, runCli, USAGE } from "./cli.ts";
-import { clientIp, createApp, MAX_BODY_BYTES } from "./http/app.ts";
+import { createApp, MAX_BODY_BYTES } from "./http/app.ts";
+import { clientIp } from "./http/client_ip.ts";
 import { createLogger, type Logger } from "./logger.ts";
 import { createServices, seedFirstStart, seedPlans, VERSION, type Services } from "./services.ts";
 
@@ -54,7 +55,6 @@ async function serve(): Promise<void> {
   const app = createApp({
     ...services,
     logger,
-    proxyTrust: config.trustProxy,
     version: VERSION,
     clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, config.trustProxy),
   });

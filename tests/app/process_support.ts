@@ -9,7 +9,7 @@ import { loadConfig, type Config } from "../../src/app/config.ts";
 import { createLogger } from "../../src/app/logger.ts";
 import { createServices, seedFirstStart, type Services } from "../../src/app/services.ts";
 import { databaseUrl, TEST_DIALECT, throwawayTarget } from "../support/db.ts";
-import { freePort } from "../support/server.ts";
+import { drain, freePort } from "../support/server.ts";
 
 export { freePort, TEST_DIALECT };
 
@@ -124,21 +124,6 @@ export interface ServeProcess {
   stop(): Promise<number>;
 }
 
-async function collect(stream: ReadableStream<Uint8Array>, sink: string[]): Promise<void> {
-  const decoder = new TextDecoder();
-  const reader = stream.getReader();
-  try {
-    for (;;) {
-      const { done, value } = await reader.read();
-      if (done) break;
-      sink.push(decoder.decode(value, { stream: true }));
-    }
-  } catch {
-    // The stream ends abruptly when the process is killed; what arrived is kept.
-  }
-}
-
-/** Starts `serve` on a free port of 127.0.0.1 and waits until GET /api/health answers 200. */
 export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
@@ -151,7 +136,7 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
   });
   const out: string[] = [];
   const err: string[] = [];
-  const drained = Promise.all([collect(child.stdout, out), collect(child.stderr, err)]);
+  const drained = Promise.all([drain(child.stdout, out), drain(child.stderr, err)]);
   let stopped: Promise<number> | undefined;
   const serve: ServeProcess = {
     url,

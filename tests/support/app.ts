@@ -52,7 +52,6 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const app = createApp({
     ...services,
     logger,
-    proxyTrust: config.trustProxy,
     version: "test",
     clientIpOf: () => currentIp,
   });

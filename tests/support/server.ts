@@ -40,7 +40,7 @@ export function freePort(): number {
 }
 
 /** Collects a child's output stream into `sink` until the stream ends. */
-async function drain(stream: ReadableStream<Uint8Array>, sink: string[]): Promise<void> {
+export async function drain(stream: ReadableStream<Uint8Array>, sink: string[]): Promise<void> {
   const decoder = new TextDecoder();
   const reader = stream.getReader();
   try {

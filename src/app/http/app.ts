@@ -5,8 +5,7 @@ import { DomainError } from "../../domain/shared/mod.ts";
 import type { Logger } from "../logger.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
 import { createLicenseGuard, LicenseDenied, requiresLicense } from "./license_guard.ts";
-import { clientIp, type ProxyTrust } from "./client_ip.ts";
-import { domainErrorResponse, errorBody, json } from "./errors.ts";
+import { domainErrorResponse, errorBody } from "./errors.ts";
 
 /** Largest request body accepted, as the contract says. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -14,7 +13,6 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** Everything the HTTP layer needs; built by the composition root. */
 export interface AppDeps extends PluginApiDeps {
   logger: Logger;
-  proxyTrust: ProxyTrust;
 }
 
 const CORS_HEADERS = {
@@ -189,6 +187,3 @@ function allowedMethods(routes: Map<string, Set<string>>, path: string): string[
   if (found.size > 0 && !found.has("OPTIONS") && isPluginApiPath(path)) found.add("OPTIONS");
   return [...found].sort();
 }
-
-/** Re-exported for the server: the client address of a request. */
-export { clientIp, json };
