@@ -182,8 +182,8 @@ describe(`database on ${TEST_DIALECT}`, () => {
     expect(await r.usage.monthToDate(issued.license.id, month)).toEqual({ requests: 0, tokens: 0, costEur: 0 });
     const em = ctx.db.orm.em.fork();
     em.create(QuotaCounterRow, {
-      license: issued.license.id, period: "month", periodStart: month, requests: 12, reservedRequests: 0,
-      tokens: 3456, costEur: 0.0123, reservedCostEur: 0, updatedAt: clock.now(),
+      license: issued.license.id, period: "month", periodStart: month, requests: 12,
+      tokens: 3456, costEur: 0.0123, updatedAt: clock.now(),
     });
     await em.flush();
     expect(await r.usage.monthToDate(issued.license.id, month)).toEqual({ requests: 12, tokens: 3456, costEur: 0.0123 });

@@ -158,10 +158,8 @@ describe("POST /api/validate", () => {
         period: "month",
         periodStart,
         requests,
-        reservedRequests: 0,
         tokens,
         costEur,
-        reservedCostEur: 0,
         updatedAt: now,
       } as never);
     counter(new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1)), 12, 3456, 0.0123);

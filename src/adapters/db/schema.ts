@@ -27,6 +27,7 @@ export const PlanRow = defineEntity({
     aiIncluded: p.boolean(),
     allowedModels: p.json<Record<string, string[]>>(),
     defaultProvider: p.string().length(16),
+    fallbackProvider: p.string().length(16).nullable(),
     defaultModels: p.json<Record<string, string>>(),
     maxTokens: p.integer(),
     active: p.boolean(),
@@ -122,17 +123,71 @@ export const QuotaCounterRow = defineEntity({
   properties: {
     id: p.integer().primary().autoincrement(),
     license: () => p.manyToOne(LicenseRow).deleteRule("cascade"),
-    // "month" | "hour" | "minute"; periodStart is the first instant of that UTC window.
+    // "month" | "hour" | "minute"; periodStart is the first instant of that UTC window. Settled calls only:
+    // calls in flight are rows of quota_reservations.
     period: p.string().length(8),
     periodStart: p.datetime(3),
     requests: p.integer(),
-    reservedRequests: p.integer(),
     tokens: p.bigint("number"),
     costEur: money(),
-    reservedCostEur: money(),
     updatedAt: updatedAt(),
   },
   uniques: [{ properties: ["license", "period", "periodStart"] }],
+});
+
+export const QuotaReservationRow = defineEntity({
+  name: "QuotaReservationRow",
+  tableName: "quota_reservations",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    license: () => p.manyToOne(LicenseRow).deleteRule("cascade"),
+    // Admission time: settlement counts the call in the windows it was admitted in.
+    createdAt: createdAt(),
+    estimateCostEur: money(),
+    // A reservation whose process died is ignored after this instant and swept later.
+    expiresAt: p.datetime(3).index(),
+  },
+});
+
+export const UsageDailyRow = defineEntity({
+  name: "UsageDailyRow",
+  tableName: "usage_daily",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    license: () => p.manyToOne(LicenseRow).deleteRule("cascade"),
+    // UTC day as YYYY-MM-DD: compares and groups the same way on both dialects.
+    day: p.string().length(10),
+    provider: p.string().length(16),
+    model: p.string().length(100),
+    endpoint: p.string().length(32),
+    requests: p.integer(),
+    errors: p.integer(),
+    promptTokens: p.bigint("number"),
+    completionTokens: p.bigint("number"),
+    cachedTokens: p.bigint("number"),
+    costEur: money(),
+    totalMsSum: p.bigint("number"),
+    upstreamMsSum: p.bigint("number"),
+    updatedAt: updatedAt(),
+  },
+  uniques: [{ properties: ["license", "day", "provider", "model", "endpoint"] }],
+  indexes: [{ properties: ["day"] }],
+});
+
+export const ModelPriceRow = defineEntity({
+  name: "ModelPriceRow",
+  tableName: "model_prices",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    provider: p.string().length(16),
+    model: p.string().length(100),
+    inputEurPerMTok: money(),
+    outputEurPerMTok: money(),
+    cachedInputEurPerMTok: money(),
+    effectiveFrom: p.datetime(3),
+    createdAt: createdAt(),
+  },
+  uniques: [{ properties: ["provider", "model", "effectiveFrom"] }],
 });
 
 export const ProviderKeyRow = defineEntity({
@@ -251,6 +306,9 @@ export const ENTITIES = [
   SiteActivationRow,
   UsageEventRow,
   QuotaCounterRow,
+  QuotaReservationRow,
+  UsageDailyRow,
+  ModelPriceRow,
   ProviderKeyRow,
   AdminUserRow,
   AdminSessionRow,

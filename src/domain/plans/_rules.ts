@@ -68,6 +68,12 @@ export function validatePlan(plan: NewPlan): string[] {
   if (!isProviderName(p.defaultProvider) || (allowedFor(p.defaultProvider)?.length ?? 0) === 0) {
     bad("defaultProvider");
   }
+  if (
+    p.fallbackProvider !== null &&
+    (!isProviderName(p.fallbackProvider) || p.fallbackProvider === p.defaultProvider || (allowedFor(p.fallbackProvider)?.length ?? 0) === 0)
+  ) {
+    bad("fallbackProvider");
+  }
 
   const defaults = isRecord(p.defaultModels) ? p.defaultModels : null;
   if (defaults === null || Object.keys(defaults).some((k) => !isProviderName(k))) bad("defaultModels");

@@ -35,6 +35,8 @@ export interface Plan {
   aiIncluded: boolean;
   allowedModels: Record<ProviderName, string[]>;
   defaultProvider: ProviderName;
+  /** Tried with its default model when the chosen provider fails before answering; null = no fallback. */
+  fallbackProvider: ProviderName | null;
   defaultModels: Record<ProviderName, string>;
   maxTokens: number;
   active: boolean;
