@@ -46,6 +46,10 @@ export interface Config {
   encryptionKeyGenerated: boolean;
   encryptionKeysOld: Uint8Array[];
   providers: Record<ProviderName, ProviderConfig>;
+  /** Per-request upstream timeout (PROVIDER_TIMEOUT_MS). */
+  providerTimeoutMs: number;
+  /** Retries on 429/5xx before the first byte (PROVIDER_MAX_RETRIES). */
+  providerMaxRetries: number;
 }
 
 /** A configuration variable is missing or malformed; `message` is one line, names the variable, and holds no secret. */
@@ -112,6 +116,16 @@ export const CONFIG_VARIABLES: Array<{ name: string; default: string; descriptio
     default: "",
     description: "Comma-separated previous ENCRYPTION_KEYs, still accepted for reading until secrets are rotated.",
   },
+  {
+    name: "PROVIDER_TIMEOUT_MS",
+    default: "60000",
+    description: "Timeout of one upstream AI call in milliseconds (1000-600000); a timed-out call answers 504 and costs nothing.",
+  },
+  {
+    name: "PROVIDER_MAX_RETRIES",
+    default: "2",
+    description: "Retries (0-5) with backoff on provider 429/5xx and network errors, only before the first byte reached the client.",
+  },
   ...Object.values(PROVIDER_DEFAULTS).flatMap(({ prefix, baseUrl, label }) => [
     { name: `${prefix}_BASE_URL`, default: baseUrl, description: `${label} API base URL.` },
     {
@@ -147,6 +161,8 @@ export async function loadConfig(
     database: parseDatabaseUrl(read("DATABASE_URL"), cwd, dataDir),
     encryptionKeysOld: parseOldKeys(read("ENCRYPTION_KEY_OLD")),
     providers: parseProviders(read),
+    providerTimeoutMs: parseInteger("PROVIDER_TIMEOUT_MS", read("PROVIDER_TIMEOUT_MS"), 60_000, 1_000, 600_000),
+    providerMaxRetries: parseInteger("PROVIDER_MAX_RETRIES", read("PROVIDER_MAX_RETRIES"), 2, 0, 5),
   };
   // Last, so that a typo elsewhere never leaves a freshly generated key file behind.
   const key = await loadEncryptionKey(read("ENCRYPTION_KEY"), nodeEnv, dataDir);
@@ -163,6 +179,15 @@ function parseProviders(read: (name: string) => string | undefined): Record<Prov
     };
   }
   return providers;
+}
+
+function parseInteger(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
+  if (value === undefined) return fallback;
+  const n = /^\d{1,9}$/.test(value) ? Number(value) : NaN;
+  if (!Number.isInteger(n) || n < min || n > max) {
+    throw new ConfigError(name, `must be an integer between ${min} and ${max} (got ${shown(value)})`);
+  }
+  return n;
 }
 
 function parsePort(value: string | undefined): number {

@@ -4,10 +4,14 @@ import { generatePassword, hashPassword } from "../adapters/crypto/passwords.ts"
 import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
 import { openDatabase, type Db } from "../adapters/db/orm.ts";
 import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
+import { BatchedUsageRecorder, DbPriceTable, DbProviderKeys, DbQuotaLedger } from "../adapters/db/proxy_repos.ts";
 import { DbAdminUsers, DbAuditLog, DbThrottle, DbUsageLedger } from "../adapters/db/support_repos.ts";
+import { createChatProviders } from "../adapters/providers/registry.ts";
+import type { ChatProviders } from "../domain/chat/mod.ts";
+import { DEFAULT_PRICES } from "../domain/pricing/mod.ts";
 import { SYSTEM_ACTOR } from "../domain/admin/mod.ts";
 import type { Keyring, SecretStore } from "../domain/encryption/mod.ts";
-import { DEFAULT_PLANS, PROVIDERS } from "../domain/plans/mod.ts";
+import { DEFAULT_PLANS, PROVIDERS, type ProviderName } from "../domain/plans/mod.ts";
 import type { Clock, Random } from "../domain/shared/mod.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
@@ -17,6 +21,9 @@ export const VERSION = "0.1.0";
 
 /** The e-mail of the admin account created on a first start. */
 export const FIRST_ADMIN_EMAIL = "admin@chatello.local";
+
+/** Effective date of the seeded published prices (admins add newer rows; events keep the price they paid). */
+export const PRICES_EFFECTIVE_FROM = new Date("2025-01-01T00:00:00.000Z");
 
 /** The wall clock. */
 export const systemClock: Clock = { now: () => new Date() };
@@ -35,15 +42,26 @@ export interface Services {
   audit: DbAuditLog;
   throttle: DbThrottle;
   admins: DbAdminUsers;
+  prices: DbPriceTable;
+  quota: DbQuotaLedger;
+  usageRecorder: BatchedUsageRecorder;
+  providerKeys: DbProviderKeys;
+  providers: ChatProviders;
+  baseUrls: Record<ProviderName, string>;
+  timeoutMs: number;
   secretStores: SecretStore[];
   checkDatabase(): Promise<boolean>;
   close(): Promise<void>;
 }
 
 /** Opens the database (migrating it) and wires the repositories; no seeding. */
-export async function createServices(config: Config, options: { clock?: Clock } = {}): Promise<Services> {
+export async function createServices(
+  config: Config,
+  options: { clock?: Clock; providers?: ChatProviders; onBackgroundError?: (error: unknown) => void } = {},
+): Promise<Services> {
   const db = await openDatabase(config.database);
   const keyring = await createKeyring({ current: config.encryptionKey, previous: config.encryptionKeysOld });
+  const usageRecorder = new BatchedUsageRecorder(db, { onError: options.onBackgroundError });
   return {
     db,
     keyring,
@@ -57,12 +75,23 @@ export async function createServices(config: Config, options: { clock?: Clock } 
     audit: new DbAuditLog(db),
     throttle: new DbThrottle(db),
     admins: new DbAdminUsers(db),
+    prices: new DbPriceTable(db),
+    quota: new DbQuotaLedger(db),
+    usageRecorder,
+    providerKeys: new DbProviderKeys(db, keyring),
+    providers: options.providers ?? createChatProviders({ maxRetries: config.providerMaxRetries }),
+    baseUrls: Object.fromEntries(PROVIDERS.map((p) => [p, config.providers[p].baseUrl])) as Record<ProviderName, string>,
+    timeoutMs: config.providerTimeoutMs,
     secretStores: [licenseKeyStore(db), providerKeyStore(db)],
     async checkDatabase() {
       await db.orm.em.getConnection().execute("select 1");
       return true;
     },
-    close: () => db.close(),
+    async close() {
+      // Usage of answered calls is written before the database goes away.
+      await usageRecorder.close();
+      await db.close();
+    },
   };
 }
 
@@ -112,7 +141,9 @@ export async function seedFirstStart(services: Services, config: Config, logger:
     );
     if (stored) providerKeysStored.push(provider);
   }
+  const pricesCreated = await services.prices.seed(DEFAULT_PRICES, PRICES_EFFECTIVE_FROM, now).catch(() => 0);
   if (plansCreated.length) logger.info("seeded plans", { plans: plansCreated });
+  if (pricesCreated) logger.info("seeded the model price table", { prices: pricesCreated });
   if (providerKeysStored.length) logger.info("stored vendor provider keys from the environment", { providers: providerKeysStored });
   return { plansCreated, firstAdmin, providerKeysStored };
 }

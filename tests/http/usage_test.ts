@@ -1,6 +1,5 @@
 // GET /api/usage: this month's AI usage of the calling license, per UTC day.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { UsageEventRow } from "../../src/adapters/db/schema.ts";
 import { startTestService, type TestService } from "../support/app.ts";
 
 async function jsonOf(res: Response): Promise<any> {
@@ -17,15 +16,14 @@ describe("GET /api/usage", () => {
     await svc.close();
   });
 
-  /** Records one AI request as the proxy would, straight through the ORM. */
+  /** Records one AI request as the proxy does: through the batched usage recorder (events + daily aggregates). */
   async function recordUsage(
     licenseId: number,
     at: Date,
     extra: { endpoint?: string; promptTokens?: number; completionTokens?: number; outcome?: string } = {},
   ): Promise<void> {
-    const em = svc.services.db.orm.em.fork();
-    em.create(UsageEventRow, {
-      license: licenseId,
+    svc.services.usageRecorder.record({
+      licenseId,
       customerId: null,
       provider: "openai",
       model: "gpt-4o-mini",
@@ -39,13 +37,13 @@ describe("GET /api/usage", () => {
       byok: false,
       upstreamMs: 800,
       totalMs: 812,
-      outcome: extra.outcome ?? "ok",
+      outcome: (extra.outcome ?? "ok") as "ok" | "error",
       errorCode: null,
       clientIp: null,
       userAgent: null,
       createdAt: at,
-    } as never);
-    await em.flush();
+    });
+    await svc.services.usageRecorder.flush();
   }
 
   test("without a key it answers 401 license_missing", async () => {

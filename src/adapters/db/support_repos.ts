@@ -1,7 +1,7 @@
 // MikroORM implementations of the small ports: throttle windows, audit log, admin users, usage reads.
 import type { AdminUser, AdminUsers, AuditEntry, AuditLog } from "../../domain/admin/mod.ts";
 import type { Throttle, ThrottleState } from "../../domain/shared/mod.ts";
-import { roundEur, type DayUsage, type MonthUsage, type UsageLedger } from "../../domain/usage/mod.ts";
+import { dayOf, roundEur, type DayUsage, type MonthUsage, type RecentCall, type UsageDay, type UsageLedger } from "../../domain/usage/mod.ts";
 import { readDate, sqlDate } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { AdminUserRow, AuditLogRow, ThrottleBucketRow } from "./schema.ts";
@@ -138,24 +138,63 @@ export class DbUsageLedger implements UsageLedger {
     return { requests: Number(row.requests), tokens: Number(row.tokens), costEur: roundEur(Number(row.cost_eur)) };
   }
 
+  /** Per day and endpoint, successful calls (as quotas count them), from the daily aggregates. */
   async daily(licenseId: number, from: Date, to: Date): Promise<DayUsage[]> {
-    const rows = await this.db.orm.em
-      .fork()
+    const rows = (await this.db.orm.em
       .getConnection()
       .execute(
-        `select created_at, endpoint, prompt_tokens + completion_tokens as tokens
-           from usage_events where license_id = ? and created_at >= ? and created_at < ? and outcome = 'ok'`,
-        [licenseId, sqlDate(this.db, from), sqlDate(this.db, to)],
-      );
+        `select day, endpoint, sum(requests - errors) as requests, sum(prompt_tokens + completion_tokens) as tokens
+           from usage_daily where license_id = ? and day >= ? and day < ? group by day, endpoint order by day`,
+        [licenseId, dayOf(from), dayOf(to)],
+      )) as Array<{ day: string; endpoint: string; requests: unknown; tokens: unknown }>;
     const days = new Map<string, DayUsage>();
-    for (const r of rows as Array<{ created_at: unknown; endpoint: string; tokens: unknown }>) {
-      const date = readDate(r.created_at).toISOString().slice(0, 10);
-      const day = days.get(date) ?? { date, requests: 0, tokens: 0, endpoints: {} };
-      day.requests += 1;
+    for (const r of rows) {
+      const day = days.get(r.day) ?? { date: r.day, requests: 0, tokens: 0, endpoints: {} };
+      day.requests += Number(r.requests);
       day.tokens += Number(r.tokens);
-      day.endpoints[r.endpoint] = (day.endpoints[r.endpoint] ?? 0) + 1;
-      days.set(date, day);
+      day.endpoints[r.endpoint] = (day.endpoints[r.endpoint] ?? 0) + Number(r.requests);
+      days.set(r.day, day);
     }
-    return [...days.values()].sort((a, b) => a.date.localeCompare(b.date));
+    return [...days.values()];
+  }
+
+  async days(licenseId: number, from: Date, to: Date, provider?: string): Promise<UsageDay[]> {
+    const rows = (await this.db.orm.em.getConnection().execute(
+      `select day, provider, model, sum(requests) as requests, sum(errors) as errors,
+              sum(prompt_tokens + completion_tokens) as tokens, sum(cost_eur) as cost_eur, sum(total_ms_sum) as total_ms_sum
+         from usage_daily where license_id = ? and day >= ? and day < ?${provider ? " and provider = ?" : ""}
+        group by day, provider, model order by day`,
+      [licenseId, dayOf(from), dayOf(to), ...(provider ? [provider] : [])],
+    )) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      day: String(r.day),
+      provider: String(r.provider),
+      model: String(r.model),
+      requests: Number(r.requests),
+      errors: Number(r.errors),
+      tokens: Number(r.tokens),
+      costEur: roundEur(Number(r.cost_eur)),
+      totalMsSum: Number(r.total_ms_sum),
+    }));
+  }
+
+  async recent(licenseId: number, since: Date, limit: number, provider?: string): Promise<RecentCall[]> {
+    const rows = (await this.db.orm.em.getConnection().execute(
+      `select created_at, provider, model, endpoint, prompt_tokens + completion_tokens as tokens, cost_eur, total_ms, outcome, error_code
+         from usage_events where license_id = ? and created_at >= ?${provider ? " and provider = ?" : ""}
+        order by created_at desc, id desc limit ${Math.max(1, Math.min(500, Math.floor(limit)))}`,
+      [licenseId, sqlDate(this.db, since), ...(provider ? [provider] : [])],
+    )) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      createdAt: readDate(r.created_at),
+      provider: String(r.provider),
+      model: String(r.model),
+      endpoint: String(r.endpoint),
+      tokens: Number(r.tokens),
+      costEur: roundEur(Number(r.cost_eur)),
+      totalMs: Number(r.total_ms),
+      outcome: String(r.outcome),
+      errorCode: (r.error_code as string | null) ?? null,
+    }));
   }
 }

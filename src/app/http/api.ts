@@ -11,7 +11,7 @@ import {
 } from "../../domain/licensing/mod.ts";
 import type { Plans } from "../../domain/plans/mod.ts";
 import { retryAfterSeconds, type Clock, type Throttle } from "../../domain/shared/mod.ts";
-import { monthStart, nextMonthStart, type UsageLedger } from "../../domain/usage/mod.ts";
+import type { UsageLedger } from "../../domain/usage/mod.ts";
 import { errorBody, json } from "./errors.ts";
 import type { LicensedCaller, ServerLike } from "./license_guard.ts";
 
@@ -61,7 +61,22 @@ export function createPluginApiRoutes(deps: PluginApiDeps, licenseOf: (request: 
       version: deps.version,
       docs: "/swagger",
       health: "/api/health",
-      endpoints: ["GET /api/health", "POST /api/validate", "POST /api/activate", "POST /api/deactivate", "GET /api/usage"],
+      endpoints: [
+        "GET /api/health",
+        "POST /api/validate",
+        "POST /api/activate",
+        "POST /api/deactivate",
+        "POST /api/chat",
+        "GET /api/usage",
+        "GET /api/usage/current",
+        "GET /api/usage/history",
+        "GET /api/limits/check",
+        "GET /api/keys",
+        "PUT /api/keys/{provider}",
+        "DELETE /api/keys/{provider}",
+        "POST /v1/chat/completions",
+        "GET /v1/models",
+      ],
     }))
     .get("/api/health", async ({ set }) => {
       const ok = await Promise.race([
@@ -132,16 +147,6 @@ export function createPluginApiRoutes(deps: PluginApiDeps, licenseOf: (request: 
         return siteChangeResponse(result, deps.clock.now());
       },
       { body: SiteBody },
-    )
-    .get("/api/usage", async ({ request }) => {
-      const auth = licenseOf(request);
-      const now = deps.clock.now();
-      const days = await deps.usage.daily(auth.license.id, monthStart(now), nextMonthStart(now));
-      return {
-        license_id: auth.license.id,
-        plan: auth.plan.name,
-        monthly_limit: auth.plan.limits.monthlyRequests,
-        usage: Object.fromEntries(days.map((d) => [d.date, { requests: d.requests, tokens: d.tokens, endpoints: d.endpoints }])),
-      };
-    });
+    );
 }
+

@@ -4,6 +4,9 @@ import { Elysia } from "elysia";
 import { DomainError } from "../../domain/shared/mod.ts";
 import type { Logger } from "../logger.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
+import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
+import { openAiError } from "./openai_shapes.ts";
+import { createUsageRoutes, type UsageApiDeps } from "./usage_api.ts";
 import { createLicenseGuard, LicenseDenied, requiresLicense } from "./license_guard.ts";
 import { domainErrorResponse, errorBody } from "./errors.ts";
 
@@ -11,7 +14,7 @@ import { domainErrorResponse, errorBody } from "./errors.ts";
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Everything the HTTP layer needs; built by the composition root. */
-export interface AppDeps extends PluginApiDeps {
+export interface AppDeps extends PluginApiDeps, ChatApiDeps, UsageApiDeps {
   logger: Logger;
 }
 
@@ -79,6 +82,52 @@ export function createApp(deps: AppDeps) {
   const routes = new Map<string, Set<string>>();
   const started = new WeakMap<Request, number>();
   const guard = createLicenseGuard(deps);
+  type ErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string; headers: Record<string, any> }; path: string };
+  // One error answer for every route: the contract's body, with the status set on `set`.
+  function errorAnswer({ code, error, request, set, path }: ErrorContext): Record<string, unknown> {
+    if (error instanceof LicenseDenied) {
+      set.status = error.status;
+      Object.assign(set.headers, error.headers);
+      return error.body;
+    }
+    if (error instanceof PayloadTooLarge) {
+      set.status = 413;
+      return errorBody("Request body too large (limit 1 MiB)", "payload_too_large", { limit_bytes: MAX_BODY_BYTES });
+    }
+    if (error instanceof InvalidJson || code === "PARSE") {
+      set.status = 400;
+      return errorBody("JSON data required", "invalid_json");
+    }
+    if (code === "VALIDATION") {
+      const field = fieldOf(error);
+      set.status = 422;
+      return errorBody(`Invalid request: ${field}: ${messageOf(error)}`, "invalid_request", { field });
+    }
+    if (code === "NOT_FOUND") {
+      const allowed = allowedMethods(routes, path);
+      if (allowed.length > 0) {
+        set.status = 405;
+        set.headers.allow = allowed.join(", ");
+        return errorBody("Method not allowed", "method_not_allowed", { allowed });
+      }
+      set.status = 404;
+      return errorBody("Not found", "not_found");
+    }
+    if (error instanceof DomainError) {
+      const mapped = domainErrorResponse(error);
+      set.status = mapped.status;
+      return mapped.body;
+    }
+    deps.logger.error("unhandled error", {
+      request_id: set.headers["x-request-id"],
+      path,
+      method: request.method,
+      error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
+    });
+    set.status = 500;
+    return errorBody("Internal server error", "internal_error");
+  }
+
   const app = new Elysia()
     .onRequest(({ request, set }) => {
       started.set(request, performance.now());
@@ -115,48 +164,10 @@ export function createApp(deps: AppDeps) {
       if (requiresLicense(path)) await guard.authenticate(request, server);
       if (body === INVALID_JSON) throw new InvalidJson();
     })
-    .onError(({ code, error, request, set, path }) => {
-      if (error instanceof LicenseDenied) {
-        set.status = error.status;
-        Object.assign(set.headers, error.headers);
-        return error.body;
-      }
-      if (error instanceof PayloadTooLarge) {
-        set.status = 413;
-        return errorBody("Request body too large (limit 1 MiB)", "payload_too_large", { limit_bytes: MAX_BODY_BYTES });
-      }
-      if (error instanceof InvalidJson || code === "PARSE") {
-        set.status = 400;
-        return errorBody("JSON data required", "invalid_json");
-      }
-      if (code === "VALIDATION") {
-        const field = fieldOf(error);
-        set.status = 422;
-        return errorBody(`Invalid request: ${field}: ${messageOf(error)}`, "invalid_request", { field });
-      }
-      if (code === "NOT_FOUND") {
-        const allowed = allowedMethods(routes, path);
-        if (allowed.length > 0) {
-          set.status = 405;
-          set.headers.allow = allowed.join(", ");
-          return errorBody("Method not allowed", "method_not_allowed", { allowed });
-        }
-        set.status = 404;
-        return errorBody("Not found", "not_found");
-      }
-      if (error instanceof DomainError) {
-        const mapped = domainErrorResponse(error);
-        set.status = mapped.status;
-        return mapped.body;
-      }
-      deps.logger.error("unhandled error", {
-        request_id: set.headers["x-request-id"],
-        path,
-        method: request.method,
-        error: error instanceof Error ? `${error.name}: ${error.message}` : String(error),
-      });
-      set.status = 500;
-      return errorBody("Internal server error", "internal_error");
+    .onError((context) => {
+      const body = errorAnswer(context as unknown as ErrorContext);
+      // The OpenAI-compatible routes answer every error in OpenAI's envelope, with the same statuses.
+      return context.path.startsWith("/v1/") ? openAiError(Number(context.set.status), body) : body;
     })
     .onAfterResponse(({ request, set, path }) => {
       const begin = started.get(request);
@@ -168,7 +179,9 @@ export function createApp(deps: AppDeps) {
         ms: begin == null ? undefined : Math.round((performance.now() - begin) * 10) / 10,
       });
     })
-    .use(createPluginApiRoutes(deps, guard.licenseOf));
+    .use(createPluginApiRoutes(deps, guard.licenseOf))
+    .use(createChatRoutes(deps, guard.licenseOf))
+    .use(createUsageRoutes(deps, guard.licenseOf));
 
   for (const route of app.routes) {
     const methods = routes.get(route.path) ?? new Set<string>();

@@ -13,6 +13,14 @@ export function requiresLicense(path: string): boolean {
   return /^\/(api\/(validate|activate|deactivate|usage|limits|chat|keys)(\/|$)|v1\/)/.test(path);
 }
 
+/** The key a caller sent: X-License-Key, or a bearer token (how OpenAI SDKs send their API key on /v1). */
+export function licenseKeyOf(request: Request): string | null {
+  const header = request.headers.get("x-license-key");
+  if (header != null) return header;
+  const match = /^Bearer\s+(\S+)\s*$/i.exec(request.headers.get("authorization") ?? "");
+  return match ? match[1] : null;
+}
+
 /** A refused license: the error hook turns it into the contract's answer. */
 export class LicenseDenied extends Error {
   constructor(
@@ -70,7 +78,7 @@ export function createLicenseGuard(deps: GuardDeps) {
       if (until > now.getTime()) throw tooMany(new Date(until), now);
       blocked.delete(ip);
     }
-    const auth = await authenticateLicense(deps, request.headers.get("x-license-key"));
+    const auth = await authenticateLicense(deps, licenseKeyOf(request));
     switch (auth.kind) {
       case "ok": {
         const caller: LicensedCaller = {

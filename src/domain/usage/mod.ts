@@ -15,10 +15,37 @@ export interface DayUsage {
   endpoints: Record<string, number>;
 }
 
-/** Port: read side of the usage ledger. */
+/** One day, provider and model of the daily aggregates. */
+export interface UsageDay {
+  day: string;
+  provider: string;
+  model: string;
+  requests: number;
+  errors: number;
+  tokens: number;
+  costEur: number;
+  totalMsSum: number;
+}
+
+/** One recent call, as `/api/usage/history` lists it. */
+export interface RecentCall {
+  createdAt: Date;
+  provider: string;
+  model: string;
+  endpoint: string;
+  tokens: number;
+  costEur: number;
+  totalMs: number;
+  outcome: string;
+  errorCode: string | null;
+}
+
+/** Port: read side of the usage ledger (daily aggregates; raw events only for the latest calls). */
 export interface UsageLedger {
   monthToDate(licenseId: number, monthStart: Date): Promise<MonthUsage>;
   daily(licenseId: number, from: Date, to: Date): Promise<DayUsage[]>;
+  days(licenseId: number, from: Date, to: Date, provider?: string): Promise<UsageDay[]>;
+  recent(licenseId: number, since: Date, limit: number, provider?: string): Promise<RecentCall[]>;
 }
 
 /** First instant of the UTC calendar month containing `now`. */
@@ -37,4 +64,38 @@ export const NO_USAGE: MonthUsage = Object.freeze({ requests: 0, tokens: 0, cost
 /** Money rounded to the contract's six decimals. */
 export function roundEur(value: number): number {
   return Math.round(value * 1e6) / 1e6;
+}
+
+/** One AI call as the ledger keeps it (one row per call, aggregated per day). */
+export interface UsageEvent {
+  licenseId: number;
+  customerId: number | null;
+  provider: string;
+  model: string;
+  endpoint: string;
+  promptTokens: number;
+  completionTokens: number;
+  cachedTokens: number;
+  costEur: number;
+  priceSnapshot: Record<string, unknown> | null;
+  estimated: boolean;
+  byok: boolean;
+  upstreamMs: number | null;
+  totalMs: number;
+  outcome: "ok" | "error";
+  errorCode: string | null;
+  clientIp: string | null;
+  userAgent: string | null;
+  createdAt: Date;
+}
+
+/** Port: write side of the usage ledger; `record` never blocks the request, `flush` persists what is queued. */
+export interface UsageRecorder {
+  record(event: UsageEvent): void;
+  flush(): Promise<void>;
+}
+
+/** UTC calendar day of an instant, as the daily aggregates key it. */
+export function dayOf(at: Date): string {
+  return at.toISOString().slice(0, 10);
 }

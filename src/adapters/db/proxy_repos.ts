@@ -1,0 +1,338 @@
+// Persistence of the AI proxy: atomic quota admission, batched usage events with daily aggregates,
+// the price table, and provider keys (vendor and BYOK), sealed.
+import type { ProviderKeys, StoredKeyInfo, UsableKey } from "../../domain/chat/mod.ts";
+import type { Keyring } from "../../domain/encryption/mod.ts";
+import type { ProviderName } from "../../domain/plans/mod.ts";
+import { pickPrice, type ModelPrice, type PriceTable } from "../../domain/pricing/mod.ts";
+import {
+  windowStart,
+  type AdmissionDecision,
+  type QuotaLedger,
+  type QuotaReservation,
+  type QuotaSnapshot,
+  type QuotaWindow,
+  type WindowCount,
+} from "../../domain/quota/mod.ts";
+import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
+import { readDate, sqlDate, withRowLock } from "./_support.ts";
+import type { Db } from "./orm.ts";
+import { LicenseRow, ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageEventRow } from "./schema.ts";
+import { providerKeyContext } from "./secret_repos.ts";
+
+type Executor = { execute(sql: string, params?: unknown[], method?: "all" | "run"): Promise<any> };
+
+const WINDOWS: QuotaWindow[] = ["minute", "hour", "month"];
+
+
+/**
+ * Quota admission shared by every instance: a call is admitted under a lock on its license row (MariaDB
+ * SELECT ... FOR UPDATE; SQLite BEGIN IMMEDIATE), counting settled calls in quota_counters plus calls in
+ * flight in quota_reservations. A reservation outlives a crashed process only until `ttlMs`.
+ */
+export class DbQuotaLedger implements QuotaLedger {
+  constructor(
+    private readonly db: Db,
+    private readonly ttlMs = 15 * 60 * 1000,
+  ) {}
+
+  private async read(ex: Executor, licenseId: number, now: Date): Promise<QuotaSnapshot> {
+    const starts = Object.fromEntries(WINDOWS.map((w) => [w, windowStart(w, now)])) as Record<QuotaWindow, Date>;
+    const snapshot: QuotaSnapshot = {
+      minute: { requests: 0, costEur: 0 },
+      hour: { requests: 0, costEur: 0 },
+      month: { requests: 0, costEur: 0 },
+    };
+    const counters = await ex.execute(
+      `select period, requests, cost_eur from quota_counters where license_id = ? and (
+         (period = 'minute' and period_start = ?) or (period = 'hour' and period_start = ?) or (period = 'month' and period_start = ?))`,
+      [licenseId, sqlDate(this.db, starts.minute), sqlDate(this.db, starts.hour), sqlDate(this.db, starts.month)],
+    );
+    for (const row of counters as Array<{ period: QuotaWindow; requests: unknown; cost_eur: unknown }>) {
+      snapshot[row.period] = { requests: Number(row.requests), costEur: Number(row.cost_eur) };
+    }
+    const inFlight = await ex.execute(
+      "select created_at, estimate_cost_eur from quota_reservations where license_id = ? and expires_at > ?",
+      [licenseId, sqlDate(this.db, now)],
+    );
+    for (const row of inFlight as Array<{ created_at: unknown; estimate_cost_eur: unknown }>) {
+      const at = readDate(row.created_at).getTime();
+      for (const w of WINDOWS) {
+        if (at >= starts[w].getTime()) {
+          const count: WindowCount = snapshot[w];
+          count.requests += 1;
+          count.costEur += Number(row.estimate_cost_eur);
+        }
+      }
+    }
+    for (const w of WINDOWS) snapshot[w].costEur = roundEur(snapshot[w].costEur);
+    return snapshot;
+  }
+
+  /** What the license has used in each window, calls in flight included. */
+  snapshot(licenseId: number, now: Date): Promise<QuotaSnapshot> {
+    return this.read(this.db.orm.em.getConnection() as unknown as Executor, licenseId, now);
+  }
+
+  /** Decides and reserves in one locked transaction, so N racing calls for k remaining admit exactly k. */
+  async reserve(input: {
+    licenseId: number;
+    now: Date;
+    estimateEur: number;
+    decide: (snapshot: QuotaSnapshot) => AdmissionDecision;
+  }): Promise<{ decision: AdmissionDecision; reservation: QuotaReservation | null }> {
+    return withRowLock(this.db, LicenseRow, input.licenseId, async (em) => {
+      const decision = input.decide(await this.read(em as unknown as Executor, input.licenseId, input.now));
+      if (!decision.allowed) return { decision, reservation: null };
+      const row = em.create(QuotaReservationRow, {
+        license: input.licenseId,
+        createdAt: input.now,
+        estimateCostEur: roundEur(input.estimateEur),
+        expiresAt: new Date(input.now.getTime() + this.ttlMs),
+      });
+      await em.flush();
+      return { decision, reservation: { id: row.id, licenseId: input.licenseId, admittedAt: input.now } };
+    });
+  }
+
+  /**
+   * Ends a reservation: a failed call (null) only releases it; a completed call is counted in the windows it
+   * was admitted in, with its real tokens and cost.
+   */
+  async settle(reservation: QuotaReservation, outcome: { tokens: number; costEur: number } | null, now: Date): Promise<void> {
+    await this.db.orm.em.fork().transactional(async (em) => {
+      const ex = em as unknown as Executor;
+      await ex.execute("delete from quota_reservations where id = ?", [reservation.id], "run");
+      if (!outcome) return;
+      const rows = WINDOWS.map((w) => [
+        reservation.licenseId,
+        w,
+        sqlDate(this.db, windowStart(w, reservation.admittedAt)),
+        outcome.tokens,
+        roundEur(outcome.costEur),
+        sqlDate(this.db, now),
+      ]);
+      const values = rows.map(() => "(?, ?, ?, 1, ?, ?, ?)").join(", ");
+      const upsert =
+        this.db.dialect === "sqlite"
+          ? `on conflict(license_id, period, period_start) do update set requests = quota_counters.requests + 1,
+               tokens = quota_counters.tokens + excluded.tokens, cost_eur = quota_counters.cost_eur + excluded.cost_eur,
+               updated_at = excluded.updated_at`
+          : `on duplicate key update requests = requests + 1, tokens = tokens + values(tokens),
+               cost_eur = cost_eur + values(cost_eur), updated_at = values(updated_at)`;
+      await ex.execute(
+        `insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values ${values} ${upsert}`,
+        rows.flat(),
+        "run",
+      );
+    });
+  }
+
+  /** Deletes reservations whose process never settled them (housekeeping). */
+  async sweep(now: Date): Promise<number> {
+    return this.db.orm.em.fork().nativeDelete(QuotaReservationRow, { expiresAt: { $lte: now } });
+  }
+}
+
+/**
+ * Usage events leave the request path through a queue written in batches (one transaction per batch: the
+ * raw events plus the daily aggregates). `flush` on shutdown writes what is left; a failed batch stays
+ * queued and is retried.
+ */
+export class BatchedUsageRecorder implements UsageRecorder {
+  private queue: UsageEvent[] = [];
+  private running: Promise<void> | null = null;
+  private readonly timer: ReturnType<typeof setInterval>;
+
+  constructor(
+    private readonly db: Db,
+    private readonly options: { intervalMs?: number; batchSize?: number; onError?: (error: unknown) => void } = {},
+  ) {
+    this.timer = setInterval(() => void this.flush().catch(() => {}), options.intervalMs ?? 250);
+    this.timer.unref?.();
+  }
+
+  record(event: UsageEvent): void {
+    this.queue.push(event);
+    if (this.queue.length >= (this.options.batchSize ?? 200)) void this.flush().catch(() => {});
+  }
+
+  /** Events recorded but not yet written. */
+  get pending(): number {
+    return this.queue.length;
+  }
+
+  async flush(): Promise<void> {
+    while (this.running) await this.running;
+    if (this.queue.length === 0) return;
+    const batch = this.queue.splice(0, this.options.batchSize ?? 200);
+    this.running = this.write(batch)
+      .catch((error) => {
+        this.queue.unshift(...batch);
+        this.options.onError?.(error);
+        throw error;
+      })
+      .finally(() => {
+        this.running = null;
+      });
+    await this.running;
+    if (this.queue.length > 0) await this.flush();
+  }
+
+  /** Writes everything and stops the timer. */
+  async close(): Promise<void> {
+    clearInterval(this.timer);
+    await this.flush();
+  }
+
+  private async write(batch: UsageEvent[]): Promise<void> {
+    const groups = new Map<string, { e: UsageEvent; day: string; n: number; errors: number; p: number; c: number; k: number; cost: number; total: number; up: number }>();
+    for (const e of batch) {
+      const day = dayOf(e.createdAt);
+      const key = [e.licenseId, day, e.provider, e.model, e.endpoint].join("\u0000");
+      const g = groups.get(key) ?? { e, day, n: 0, errors: 0, p: 0, c: 0, k: 0, cost: 0, total: 0, up: 0 };
+      g.n += 1;
+      if (e.outcome !== "ok") g.errors += 1;
+      g.p += e.promptTokens;
+      g.c += e.completionTokens;
+      g.k += e.cachedTokens;
+      g.cost += e.costEur;
+      g.total += e.totalMs;
+      g.up += e.upstreamMs ?? 0;
+      groups.set(key, g);
+    }
+    await this.db.orm.em.fork().transactional(async (em) => {
+      await em.insertMany(
+        UsageEventRow,
+        batch.map((e) => ({
+          license: e.licenseId,
+          customerId: e.customerId,
+          provider: e.provider,
+          model: e.model.slice(0, 100),
+          endpoint: e.endpoint,
+          promptTokens: e.promptTokens,
+          completionTokens: e.completionTokens,
+          cachedTokens: e.cachedTokens,
+          costEur: roundEur(e.costEur),
+          priceSnapshot: e.priceSnapshot,
+          estimated: e.estimated,
+          byok: e.byok,
+          upstreamMs: e.upstreamMs,
+          totalMs: e.totalMs,
+          outcome: e.outcome,
+          errorCode: e.errorCode,
+          clientIp: e.clientIp,
+          userAgent: e.userAgent?.slice(0, 255) ?? null,
+          createdAt: e.createdAt,
+        })),
+      );
+      const now = sqlDate(this.db, new Date());
+      const rows = [...groups.values()];
+      const values = rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
+      const params = rows.flatMap((g) => [
+        g.e.licenseId, g.day, g.e.provider, g.e.model.slice(0, 100), g.e.endpoint, g.n, g.errors, g.p, g.c, g.k, roundEur(g.cost), g.total, g.up, now,
+      ]);
+      const columns = "license_id, day, provider, model, endpoint, requests, errors, prompt_tokens, completion_tokens, cached_tokens, cost_eur, total_ms_sum, upstream_ms_sum, updated_at";
+      const sums = ["requests", "errors", "prompt_tokens", "completion_tokens", "cached_tokens", "cost_eur", "total_ms_sum", "upstream_ms_sum"];
+      const upsert =
+        this.db.dialect === "sqlite"
+          ? `on conflict(license_id, day, provider, model, endpoint) do update set ${sums.map((c) => `${c} = usage_daily.${c} + excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`
+          : `on duplicate key update ${sums.map((c) => `${c} = ${c} + values(${c})`).join(", ")}, updated_at = values(updated_at)`;
+      await (em as unknown as Executor).execute(`insert into usage_daily (${columns}) values ${values} ${upsert}`, params, "run");
+    });
+  }
+}
+
+/** The price table, read through a short cache (prices change rarely, every call reads one). */
+export class DbPriceTable implements PriceTable {
+  private cache: { at: number; prices: ModelPrice[] } | null = null;
+  constructor(private readonly db: Db, private readonly cacheMs = 30_000) {}
+
+  async list(): Promise<ModelPrice[]> {
+    if (this.cache && Date.now() - this.cache.at < this.cacheMs) return this.cache.prices;
+    const rows = await this.db.orm.em.fork().find(ModelPriceRow, {}, { orderBy: { provider: "asc", model: "asc", effectiveFrom: "asc" } });
+    const prices = rows.map((r) => ({
+      provider: r.provider as ProviderName,
+      model: r.model,
+      inputEurPerMTok: Number(r.inputEurPerMTok),
+      outputEurPerMTok: Number(r.outputEurPerMTok),
+      cachedInputEurPerMTok: Number(r.cachedInputEurPerMTok),
+      effectiveFrom: r.effectiveFrom,
+    }));
+    this.cache = { at: Date.now(), prices };
+    return prices;
+  }
+
+  async priceFor(provider: ProviderName, model: string, at: Date): Promise<ModelPrice | null> {
+    return pickPrice(await this.list(), provider, model, at);
+  }
+
+  /** Adds a price (effective from its date on); earlier prices stay for the events charged at them. */
+  async add(price: ModelPrice, now: Date): Promise<void> {
+    const em = this.db.orm.em.fork();
+    em.create(ModelPriceRow, { ...price, createdAt: now });
+    await em.flush();
+    this.cache = null;
+  }
+
+  /** Seeds the published prices on a first start (an empty table only). */
+  async seed(prices: Array<Omit<ModelPrice, "effectiveFrom">>, effectiveFrom: Date, now: Date): Promise<number> {
+    const em = this.db.orm.em.fork();
+    if ((await em.count(ModelPriceRow, {})) > 0) return 0;
+    for (const p of prices) em.create(ModelPriceRow, { ...p, effectiveFrom, createdAt: now });
+    await em.flush();
+    this.cache = null;
+    return prices.length;
+  }
+}
+
+/** Provider keys, sealed with the keyring; vendor keys are cached briefly in memory (read on every call). */
+export class DbProviderKeys implements ProviderKeys {
+  private vendorCache = new Map<string, { at: number; key: UsableKey | null }>();
+  constructor(private readonly db: Db, private readonly keyring: Keyring, private readonly cacheMs = 10_000) {}
+
+  async vendorKey(provider: ProviderName): Promise<UsableKey | null> {
+    const cached = this.vendorCache.get(provider);
+    if (cached && Date.now() - cached.at < this.cacheMs) return cached.key;
+    const row = await this.db.orm.em.fork().findOne(ProviderKeyRow, { owner: "vendor", provider });
+    const key = row ? { apiKey: await this.keyring.open(row.keySealed, providerKeyContext(provider)), baseUrl: row.baseUrl ?? null } : null;
+    this.vendorCache.set(provider, { at: Date.now(), key });
+    return key;
+  }
+
+  async customerKey(customerId: number, provider: ProviderName): Promise<string | null> {
+    const row = await this.db.orm.em.fork().findOne(ProviderKeyRow, { owner: `customer:${customerId}`, provider });
+    return row ? this.keyring.open(row.keySealed, providerKeyContext(provider)) : null;
+  }
+
+  async setCustomerKey(customerId: number, provider: ProviderName, apiKey: string, now: Date): Promise<void> {
+    const em = this.db.orm.em.fork();
+    const sealed = await this.keyring.seal(apiKey, providerKeyContext(provider));
+    const existing = await em.findOne(ProviderKeyRow, { owner: `customer:${customerId}`, provider });
+    if (existing) {
+      existing.keySealed = sealed;
+      existing.last4 = apiKey.slice(-4);
+      existing.updatedAt = now;
+    } else {
+      em.create(ProviderKeyRow, {
+        owner: `customer:${customerId}`,
+        customer: customerId,
+        provider,
+        keySealed: sealed,
+        last4: apiKey.slice(-4),
+        baseUrl: null,
+        createdAt: now,
+        updatedAt: now,
+      });
+    }
+    await em.flush();
+  }
+
+  async deleteCustomerKey(customerId: number, provider: ProviderName): Promise<boolean> {
+    return (await this.db.orm.em.fork().nativeDelete(ProviderKeyRow, { owner: `customer:${customerId}`, provider })) > 0;
+  }
+
+  async listCustomerKeys(customerId: number): Promise<StoredKeyInfo[]> {
+    const rows = await this.db.orm.em.fork().find(ProviderKeyRow, { owner: `customer:${customerId}` }, { orderBy: { provider: "asc" } });
+    return rows.map((r) => ({ provider: r.provider as ProviderName, last4: r.last4, createdAt: r.createdAt }));
+  }
+}
