@@ -21,9 +21,14 @@ async function configOrExit(): Promise<Config> {
 }
 
 /** Opens the services, turning a database that cannot be reached into one clear line. */
-async function servicesOrExit(config: Config): Promise<Services> {
+async function servicesOrExit(config: Config, logger?: Logger): Promise<Services> {
   try {
-    return await createServices(config);
+    return await createServices(config, {
+      onBackgroundError: (error) =>
+        logger?.error("writing usage events failed; they stay queued and are retried", {
+          error: error instanceof Error ? error.message : String(error),
+        }),
+    });
   } catch (error) {
     const where = config.database.kind === "sqlite" ? config.database.path : `${config.database.host}:${config.database.port}/${config.database.database}`;
     const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
@@ -48,7 +53,7 @@ async function serve(): Promise<void> {
   const config = await configOrExit();
   const logger: Logger = createLogger(config.logLevel);
   if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
-  const services = await servicesOrExit(config);
+  const services = await servicesOrExit(config, logger);
   const seeded = await seedFirstStart(services, config, logger);
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
 
@@ -69,10 +74,20 @@ async function serve(): Promise<void> {
   const dbLabel = config.database.kind === "sqlite" ? `sqlite ${config.database.path}` : `mariadb ${config.database.host}/${config.database.database}`;
   process.stdout.write(`Chatello ${VERSION} listening on http://${shown}:${port} (database: ${dbLabel})\n`);
 
+  // Housekeeping: reservations of crashed processes and ended throttle windows are deleted now and then.
+  const sweep = setInterval(() => {
+    const now = services.clock.now();
+    void Promise.all([services.quota.sweep(now), services.throttle.prune(now)]).catch((error) =>
+      logger.warn("housekeeping failed", { error: error instanceof Error ? error.message : String(error) }),
+    );
+  }, 10 * 60 * 1000);
+  sweep.unref();
+
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
+    clearInterval(sweep);
     logger.info("shutting down", { signal });
     await app.stop();
     await services.close();

@@ -66,3 +66,20 @@ export function readJson<T>(value: unknown, fallback: T): T {
 export function readOptionalDate(value: unknown): Date | null {
   return value == null ? null : readDate(value);
 }
+
+/** Runs one SQL statement inside a raw transaction ("run" answers { affectedRows, insertId }). */
+export type RawRunner = (sql: string, params?: readonly unknown[], method?: "all" | "run") => Promise<any>;
+
+/**
+ * A transaction of plain SQL statements, for hot paths where the ORM's unit of work costs more than the
+ * queries. With `lockLicense`, MariaDB locks that license row first (SQLite's BEGIN IMMEDIATE already
+ * serialises writers), so concurrent callers on every instance queue up behind each other.
+ */
+export async function rawTransaction<T>(db: Db, work: (run: RawRunner) => Promise<T>, lockLicense?: number): Promise<T> {
+  const conn = db.orm.em.getConnection();
+  return conn.transactional(async (trx) => {
+    const run: RawRunner = (sql, params = [], method = "all") => conn.execute(sql, params as unknown[], method, trx);
+    if (lockLicense != null && db.dialect === "mariadb") await run("select id from licenses where id = ? for update", [lockLicense]);
+    return work(run);
+  });
+}

@@ -14,9 +14,9 @@ import {
   type WindowCount,
 } from "../../domain/quota/mod.ts";
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
-import { readDate, sqlDate, withRowLock } from "./_support.ts";
+import { rawTransaction, readDate, sqlDate } from "./_support.ts";
 import type { Db } from "./orm.ts";
-import { LicenseRow, ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageEventRow } from "./schema.ts";
+import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageEventRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
 
 type Executor = { execute(sql: string, params?: unknown[], method?: "all" | "run"): Promise<any> };
@@ -80,18 +80,21 @@ export class DbQuotaLedger implements QuotaLedger {
     estimateEur: number;
     decide: (snapshot: QuotaSnapshot) => AdmissionDecision;
   }): Promise<{ decision: AdmissionDecision; reservation: QuotaReservation | null }> {
-    return withRowLock(this.db, LicenseRow, input.licenseId, async (em) => {
-      const decision = input.decide(await this.read(em as unknown as Executor, input.licenseId, input.now));
-      if (!decision.allowed) return { decision, reservation: null };
-      const row = em.create(QuotaReservationRow, {
-        license: input.licenseId,
-        createdAt: input.now,
-        estimateCostEur: roundEur(input.estimateEur),
-        expiresAt: new Date(input.now.getTime() + this.ttlMs),
-      });
-      await em.flush();
-      return { decision, reservation: { id: row.id, licenseId: input.licenseId, admittedAt: input.now } };
-    });
+    // Plain SQL: this runs on every chat call, where the ORM's unit of work would cost more than the queries.
+    return rawTransaction(
+      this.db,
+      async (run) => {
+        const decision = input.decide(await this.read({ execute: run }, input.licenseId, input.now));
+        if (!decision.allowed) return { decision, reservation: null };
+        const result = await run(
+          "insert into quota_reservations (license_id, created_at, estimate_cost_eur, expires_at) values (?, ?, ?, ?)",
+          [input.licenseId, sqlDate(this.db, input.now), roundEur(input.estimateEur), sqlDate(this.db, new Date(input.now.getTime() + this.ttlMs))],
+          "run",
+        );
+        return { decision, reservation: { id: Number(result.insertId), licenseId: input.licenseId, admittedAt: input.now } };
+      },
+      input.licenseId,
+    );
   }
 
   /**
@@ -99,8 +102,8 @@ export class DbQuotaLedger implements QuotaLedger {
    * was admitted in, with its real tokens and cost.
    */
   async settle(reservation: QuotaReservation, outcome: { tokens: number; costEur: number } | null, now: Date): Promise<void> {
-    await this.db.orm.em.fork().transactional(async (em) => {
-      const ex = em as unknown as Executor;
+    await rawTransaction(this.db, async (run) => {
+      const ex: Executor = { execute: run };
       await ex.execute("delete from quota_reservations where id = ?", [reservation.id], "run");
       if (!outcome) return;
       const rows = WINDOWS.map((w) => [
@@ -300,8 +303,11 @@ export class DbProviderKeys implements ProviderKeys {
   }
 
   async customerKey(customerId: number, provider: ProviderName): Promise<string | null> {
-    const row = await this.db.orm.em.fork().findOne(ProviderKeyRow, { owner: `customer:${customerId}`, provider });
-    return row ? this.keyring.open(row.keySealed, providerKeyContext(provider)) : null;
+    // Plain SQL: every chat call asks whether its customer brought a key.
+    const rows = await this.db.orm.em
+      .getConnection()
+      .execute("select key_sealed from provider_keys where owner = ? and provider = ?", [`customer:${customerId}`, provider]);
+    return rows[0] ? this.keyring.open(String(rows[0].key_sealed), providerKeyContext(provider)) : null;
   }
 
   async setCustomerKey(customerId: number, provider: ProviderName, apiKey: string, now: Date): Promise<void> {

@@ -81,6 +81,8 @@ function messageOf(error: unknown): string {
 export function createApp(deps: AppDeps) {
   const routes = new Map<string, Set<string>>();
   const started = new WeakMap<Request, number>();
+  // Arrival on the service's clock: the proxy's overhead counts from here (auth and parsing included).
+  const arrived = new WeakMap<Request, number>();
   const guard = createLicenseGuard(deps);
   type ErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string; headers: Record<string, any> }; path: string };
   // One error answer for every route: the contract's body, with the status set on `set`.
@@ -131,6 +133,7 @@ export function createApp(deps: AppDeps) {
   const app = new Elysia()
     .onRequest(({ request, set }) => {
       started.set(request, performance.now());
+      arrived.set(request, deps.clock.now().getTime());
       set.headers["x-request-id"] = requestIdOf(request);
       const path = new URL(request.url).pathname;
       if (isPluginApiPath(path)) {
@@ -180,7 +183,7 @@ export function createApp(deps: AppDeps) {
       });
     })
     .use(createPluginApiRoutes(deps, guard.licenseOf))
-    .use(createChatRoutes(deps, guard.licenseOf))
+    .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
     .use(createUsageRoutes(deps, guard.licenseOf));
 
   for (const route of app.routes) {

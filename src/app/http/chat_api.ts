@@ -122,11 +122,15 @@ const OpenAiBody = t.Object(
 const PASS_THROUGH = ["top_p", "stop", "presence_penalty", "frequency_penalty", "seed", "user", "n", "response_format", "logit_bias"];
 
 /** The chat routes. */
-export function createChatRoutes(deps: ChatApiDeps, licenseOf: (request: Request) => LicensedCaller) {
+export function createChatRoutes(
+  deps: ChatApiDeps,
+  licenseOf: (request: Request) => LicensedCaller,
+  arrivalOf: (request: Request) => number,
+) {
   const context = (request: Request, caller: LicensedCaller) => ({
     clientIp: caller.actor.clientIp ?? null,
     userAgent: request.headers.get("user-agent"),
-    startedAt: deps.clock.now().getTime(),
+    startedAt: arrivalOf(request),
   });
 
   return new Elysia({ name: "chat-api" })
