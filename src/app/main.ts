@@ -24,8 +24,8 @@ async function configOrExit(): Promise<Config> {
 async function servicesOrExit(config: Config, logger?: Logger): Promise<Services> {
   try {
     return await createServices(config, {
-      onBackgroundError: (error) =>
-        logger?.error("writing usage events failed; they stay queued and are retried", {
+      onBackgroundError: (error, context) =>
+        logger?.error(`${context ?? "background work"} failed`, {
           error: error instanceof Error ? error.message : String(error),
         }),
     });

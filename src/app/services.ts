@@ -49,6 +49,7 @@ export interface Services {
   providers: ChatProviders;
   baseUrls: Record<ProviderName, string>;
   timeoutMs: number;
+  reportError(error: unknown, context: string): void;
   secretStores: SecretStore[];
   checkDatabase(): Promise<boolean>;
   close(): Promise<void>;
@@ -57,11 +58,11 @@ export interface Services {
 /** Opens the database (migrating it) and wires the repositories; no seeding. */
 export async function createServices(
   config: Config,
-  options: { clock?: Clock; providers?: ChatProviders; onBackgroundError?: (error: unknown) => void } = {},
+  options: { clock?: Clock; providers?: ChatProviders; onBackgroundError?: (error: unknown, context?: string) => void } = {},
 ): Promise<Services> {
   const db = await openDatabase(config.database);
   const keyring = await createKeyring({ current: config.encryptionKey, previous: config.encryptionKeysOld });
-  const usageRecorder = new BatchedUsageRecorder(db, { onError: options.onBackgroundError });
+  const usageRecorder = new BatchedUsageRecorder(db, { onError: (error) => options.onBackgroundError?.(error, "writing usage events") });
   return {
     db,
     keyring,
@@ -82,6 +83,7 @@ export async function createServices(
     providers: options.providers ?? createChatProviders({ maxRetries: config.providerMaxRetries }),
     baseUrls: Object.fromEntries(PROVIDERS.map((p) => [p, config.providers[p].baseUrl])) as Record<ProviderName, string>,
     timeoutMs: config.providerTimeoutMs,
+    reportError: (error, context) => options.onBackgroundError?.(error, context),
     secretStores: [licenseKeyStore(db), providerKeyStore(db)],
     async checkDatabase() {
       await db.orm.em.getConnection().execute("select 1");

@@ -21,6 +21,30 @@ export function affectedRows(result: unknown): number {
   return Number(r?.affectedRows ?? r?.changes ?? r?.rowCount ?? 0);
 }
 
+/** True for lock conflicts a database resolves by rolling one transaction back: worth a fresh attempt. */
+export function isTransientLockError(error: unknown): boolean {
+  const e = error as { code?: string; errno?: number; name?: string; message?: string; cause?: unknown };
+  if (e?.errno === 1213 || e?.errno === 1205 || e?.code === "ER_LOCK_DEADLOCK" || e?.code === "ER_LOCK_WAIT_TIMEOUT") return true;
+  if (e?.name === "DeadlockException" || e?.name === "LockWaitTimeoutException") return true;
+  if (/Deadlock found|Lock wait timeout|database is locked|SQLITE_BUSY/i.test(String(e?.message ?? ""))) return true;
+  return e?.cause != null && e.cause !== error && isTransientLockError(e.cause);
+}
+
+/**
+ * Runs a whole transaction again when the database rolled it back over a lock conflict (InnoDB deadlocks
+ * on unique-index gap locks when concurrent upserts create rows), with a short jittered backoff.
+ */
+export async function retryTransient<T>(work: () => Promise<T>, attempts = 6): Promise<T> {
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await work();
+    } catch (error) {
+      if (attempt >= attempts || !isTransientLockError(error)) throw error;
+      await new Promise((resolve) => setTimeout(resolve, Math.random() * 5 * 2 ** attempt));
+    }
+  }
+}
+
 /**
  * Runs `work` in a transaction that holds a write lock on one row of `table`, so concurrent callers on
  * every instance queue up behind each other. MariaDB uses SELECT ... FOR UPDATE; SQLite has one writer at a
@@ -33,12 +57,14 @@ export async function withRowLock<T>(
   id: number,
   work: (em: EntityManager, row: unknown) => Promise<T>,
 ): Promise<T> {
-  return db.orm.em.fork().transactional(async (em) => {
-    const row = await em.findOne(entity as never, { id } as never, {
-      lockMode: db.dialect === "mariadb" ? LockMode.PESSIMISTIC_WRITE : undefined,
-    });
-    return work(em, row);
-  });
+  return retryTransient(() =>
+    db.orm.em.fork().transactional(async (em) => {
+      const row = await em.findOne(entity as never, { id } as never, {
+        lockMode: db.dialect === "mariadb" ? LockMode.PESSIMISTIC_WRITE : undefined,
+      });
+      return work(em, row);
+    }),
+  );
 }
 
 /** True when an error is a unique-constraint violation on either dialect. */
@@ -77,9 +103,11 @@ export type RawRunner = (sql: string, params?: readonly unknown[], method?: "all
  */
 export async function rawTransaction<T>(db: Db, work: (run: RawRunner) => Promise<T>, lockLicense?: number): Promise<T> {
   const conn = db.orm.em.getConnection();
-  return conn.transactional(async (trx) => {
-    const run: RawRunner = (sql, params = [], method = "all") => conn.execute(sql, params as unknown[], method, trx);
-    if (lockLicense != null && db.dialect === "mariadb") await run("select id from licenses where id = ? for update", [lockLicense]);
-    return work(run);
-  });
+  return retryTransient(() =>
+    conn.transactional(async (trx) => {
+      const run: RawRunner = (sql, params = [], method = "all") => conn.execute(sql, params as unknown[], method, trx);
+      if (lockLicense != null && db.dialect === "mariadb") await run("select id from licenses where id = ? for update", [lockLicense]);
+      return work(run);
+    }),
+  );
 }

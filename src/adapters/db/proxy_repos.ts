@@ -14,7 +14,7 @@ import {
   type WindowCount,
 } from "../../domain/quota/mod.ts";
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
-import { rawTransaction, readDate, sqlDate } from "./_support.ts";
+import { rawTransaction, readDate, retryTransient, sqlDate } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageEventRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
@@ -102,6 +102,8 @@ export class DbQuotaLedger implements QuotaLedger {
    * was admitted in, with its real tokens and cost.
    */
   async settle(reservation: QuotaReservation, outcome: { tokens: number; costEur: number } | null, now: Date): Promise<void> {
+    // Under the license's lock, like admission: concurrent upserts creating the same counter rows would
+    // otherwise deadlock on InnoDB's gap locks (rawTransaction also retries such conflicts).
     await rawTransaction(this.db, async (run) => {
       const ex: Executor = { execute: run };
       await ex.execute("delete from quota_reservations where id = ?", [reservation.id], "run");
@@ -127,7 +129,7 @@ export class DbQuotaLedger implements QuotaLedger {
         rows.flat(),
         "run",
       );
-    });
+    }, reservation.licenseId);
   }
 
   /** Deletes reservations whose process never settled them (housekeeping). */
@@ -203,7 +205,7 @@ export class BatchedUsageRecorder implements UsageRecorder {
       g.up += e.upstreamMs ?? 0;
       groups.set(key, g);
     }
-    await this.db.orm.em.fork().transactional(async (em) => {
+    await retryTransient(() => this.db.orm.em.fork().transactional(async (em) => {
       await em.insertMany(
         UsageEventRow,
         batch.map((e) => ({
@@ -241,7 +243,7 @@ export class BatchedUsageRecorder implements UsageRecorder {
           ? `on conflict(license_id, day, provider, model, endpoint) do update set ${sums.map((c) => `${c} = usage_daily.${c} + excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`
           : `on duplicate key update ${sums.map((c) => `${c} = ${c} + values(${c})`).join(", ")}, updated_at = values(updated_at)`;
       await (em as unknown as Executor).execute(`insert into usage_daily (${columns}) values ${values} ${upsert}`, params, "run");
-    });
+    }));
   }
 }
 

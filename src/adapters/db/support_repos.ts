@@ -2,7 +2,7 @@
 import type { AdminUser, AdminUsers, AuditEntry, AuditLog } from "../../domain/admin/mod.ts";
 import type { Throttle, ThrottleState } from "../../domain/shared/mod.ts";
 import { dayOf, roundEur, type DayUsage, type MonthUsage, type RecentCall, type UsageDay, type UsageLedger } from "../../domain/usage/mod.ts";
-import { readDate, sqlDate } from "./_support.ts";
+import { readDate, retryTransient, sqlDate } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { AdminUserRow, AuditLogRow, ThrottleBucketRow } from "./schema.ts";
 
@@ -16,7 +16,7 @@ export class DbThrottle implements Throttle {
   async hit(bucket: string, windowMs: number, now: Date): Promise<ThrottleState> {
     const start = sqlDate(this.db, now);
     const end = sqlDate(this.db, new Date(now.getTime() + windowMs));
-    return this.db.orm.em.fork().transactional(async (em) => {
+    return retryTransient(() => this.db.orm.em.fork().transactional(async (em) => {
       // em.execute runs on the transaction's connection; em.getConnection().execute would wait for it.
       const conn = em as unknown as { execute(sql: string, params: unknown[], method?: "all" | "run"): Promise<any> };
       if (this.db.dialect === "sqlite") {
@@ -43,7 +43,7 @@ export class DbThrottle implements Throttle {
       }
       const rows = await conn.execute(`select hits, expires_at from throttle_buckets where bucket = ?`, [bucket]);
       return { hits: Number(rows[0].hits), resetAt: readDate(rows[0].expires_at) };
-    });
+    }));
   }
 
   async peek(bucket: string, now: Date): Promise<ThrottleState | null> {

@@ -21,6 +21,8 @@ export interface ChatDeps {
   /** Configured base URL per provider (vendor keys may carry their own; BYOK calls always use these). */
   baseUrls: Record<ProviderName, string>;
   timeoutMs: number;
+  /** Told about bookkeeping that failed after the provider answered (the client still gets its answer). */
+  reportError?: (error: unknown, context: string) => void;
 }
 
 /** A chat request as received, before validation (both endpoints map onto it). */
@@ -257,6 +259,9 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
       createdAt: now,
     });
   const elapsed = () => Math.max(0, deps.clock.now().getTime() - input.startedAt);
+  // The provider has answered by now: failing the client over our own bookkeeping would lose the answer too.
+  const settle = (outcome: { tokens: number; costEur: number } | null) =>
+    deps.quota.settle(reservation, outcome, deps.clock.now()).catch((error) => deps.reportError?.(error, "settling a chat call"));
   const noUsage: TokenUsage = { promptTokens: 0, completionTokens: 0, cachedTokens: 0, estimated: false };
   const costOf = (usage: TokenUsage) => (chargeBudget && served.price ? costOfUsage(usage, served.price) : 0);
 
@@ -274,7 +279,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
           error = again;
         }
       }
-      await deps.quota.settle(reservation!, null, deps.clock.now());
+      await settle(null);
       record(noUsage, 0, null, error as ProviderError, elapsed());
       return upstreamRefusal(error as ProviderError);
     }
@@ -285,7 +290,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
     if ("kind" in answer) return answer;
     const usage = answer.usage ?? estimateUsage(request.messages, 0);
     const costEur = costOf(usage);
-    await deps.quota.settle(reservation, { tokens: usage.promptTokens + usage.completionTokens, costEur }, deps.clock.now());
+    await settle({ tokens: usage.promptTokens + usage.completionTokens, costEur });
     const totalMs = elapsed();
     record(usage, costEur, answer.upstreamMs, null, totalMs);
     return {
@@ -322,7 +327,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
       const usage: TokenUsage = reported ?? { ...estimated, completionTokens: Math.ceil(chars / 4), estimated: true };
       const produced = usage.promptTokens + usage.completionTokens > 0 && (reported != null || chars > 0);
       const costEur = produced ? costOf(usage) : 0;
-      await deps.quota.settle(reservation, produced ? { tokens: usage.promptTokens + usage.completionTokens, costEur } : null, deps.clock.now());
+      await settle(produced ? { tokens: usage.promptTokens + usage.completionTokens, costEur } : null);
       const totalMs = elapsed();
       record(produced ? usage : noUsage, costEur, stream.upstreamMs, failure, totalMs);
       return { usage, costEur, upstreamMs: stream.upstreamMs, totalMs, error: failure };
