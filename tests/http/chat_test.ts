@@ -604,18 +604,33 @@ describe("POST /api/chat", () => {
       expect(blocks).not.toContain("data: [DONE]");
       const text = blocks.map((b) => JSON.parse(b.slice(6)).choices[0]?.delta?.content ?? "").join("");
       expect(text).toBe("Hello from");
-      // Implementation: the call counts as one request billed on an estimate (prompt estimate + produced text),
-      // recorded as an error event flagged estimated.
+      // The call counts as one request billed on an estimate (prompt estimate + produced text), recorded as a
+      // "partial" event flagged estimated, so /api/usage counts it like the quota does.
       const month = await counter(svc, licenseId);
       expect(month.requests).toBe(1);
       expect(month.tokens).toBeGreaterThan(0);
       expect(await reservationsOf(svc, licenseId)).toBe(0);
       const [event] = await usageEvents(svc, licenseId);
-      expect(event).toMatchObject({ outcome: "error", error_code: "provider_error" });
+      expect(event).toMatchObject({ outcome: "partial", error_code: "provider_error" });
       expect(Boolean(Number(event!.estimated))).toBe(true);
+      await svc.services.usageRecorder.flush();
+      const usage = await (await svc.request("GET", "/api/usage", { key })).json();
+      const days = Object.values(usage.usage) as Array<{ requests: number }>;
+      expect(days.reduce((n, d) => n + d.requests, 0)).toBe(1);
       expect(Number(event!.prompt_tokens) + Number(event!.completion_tokens)).toBe(month.tokens);
       expect(Number(event!.completion_tokens)).toBe(Math.ceil("Hello from".length / 4));
       expect(Number(event!.cost_eur)).toBe(month.costEur);
+    });
+
+    test("a complete answer without reported usage is billed on an estimate of its prompt and its text, flagged estimated", async () => {
+      const { key } = await svc.issue({ plan: "pro" });
+      up.script({ content: "Hello from the fake upstream", omitUsage: true });
+      const res = await chat(key, { messages: HELLO });
+      expect(res.status).toBe(200);
+      const body = await res.json();
+      expect(body.usage.estimated).toBe(true);
+      expect(body.usage.completion_tokens).toBe(Math.ceil("Hello from the fake upstream".length / 4));
+      expect(body.usage.prompt_tokens).toBeGreaterThan(0);
     });
 
     test("a client that reads the first chunk and leaves is still billed the provider's full usage", async () => {

@@ -196,7 +196,8 @@ export class BatchedUsageRecorder implements UsageRecorder {
       const key = [e.licenseId, day, e.provider, e.model, e.endpoint].join("\u0000");
       const g = groups.get(key) ?? { e, day, n: 0, errors: 0, p: 0, c: 0, k: 0, cost: 0, total: 0, up: 0 };
       g.n += 1;
-      if (e.outcome !== "ok") g.errors += 1;
+      // Errors are the calls that were not billed; a partial stream was billed and counts as a request.
+      if (e.outcome === "error") g.errors += 1;
       g.p += e.promptTokens;
       g.c += e.completionTokens;
       g.k += e.cachedTokens;

@@ -1,7 +1,7 @@
 // Usage routes of the plugin API: this month by day, the current windows, history, and a limits check.
 import { Elysia, t } from "elysia";
 import { PROVIDERS } from "../../domain/plans/mod.ts";
-import { admissionError, decideAdmission, limitsStatus, usagePercentages, usageWarnings, windowEnd, type QuotaLedger } from "../../domain/quota/mod.ts";
+import { admissionError, decideAdmission, limitsStatus, retryAfterSeconds, usagePercentages, usageWarnings, windowEnd, type QuotaLedger } from "../../domain/quota/mod.ts";
 import type { Clock } from "../../domain/shared/mod.ts";
 import { monthStart, nextMonthStart, roundEur, type UsageLedger } from "../../domain/usage/mod.ts";
 import { json } from "./errors.ts";
@@ -69,7 +69,11 @@ export function createUsageRoutes(deps: UsageApiDeps, licenseOf: (request: Reque
       async ({ request, query }) => {
         const { license } = licenseOf(request);
         const now = deps.clock.now();
-        const days = query.days ?? 30;
+        // Checked here rather than in the schema: Elysia's range errors on coerced query values lose the field name.
+        const days = query.days === undefined ? 30 : Number(query.days);
+        if (!/^\d+$/.test(query.days ?? "30") || days < 1 || days > 90) {
+          return json(422, { error: "Invalid request: days: must be an integer between 1 and 90", code: "invalid_request", field: "days" });
+        }
         const provider = query.provider?.toLowerCase();
         if (provider && !PROVIDERS.includes(provider as never)) {
           return json(400, { error: "Invalid AI provider", code: "invalid_provider", allowed_providers: PROVIDERS });
@@ -122,7 +126,7 @@ export function createUsageRoutes(deps: UsageApiDeps, licenseOf: (request: Reque
       },
       {
         query: t.Object({
-          days: t.Optional(t.Integer({ minimum: 1, maximum: 90 })),
+          days: t.Optional(t.String({ maxLength: 8 })),
           provider: t.Optional(t.String({ maxLength: 16 })),
         }),
       },
@@ -144,6 +148,8 @@ export function createUsageRoutes(deps: UsageApiDeps, licenseOf: (request: Reque
         },
       };
       // The status follows the reason a chat call would get now: 429 for a request limit, 402 for the budget.
-      return decision.allowed ? body : json(admissionError(decision).status, body);
+      return decision.allowed
+        ? body
+        : json(admissionError(decision).status, body, { "retry-after": String(retryAfterSeconds(decision, now)) });
     });
 }

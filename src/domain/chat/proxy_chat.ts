@@ -1,6 +1,6 @@
 import type { License } from "../licensing/mod.ts";
 import { PROVIDERS, type Plan, type ProviderName } from "../plans/mod.ts";
-import { costOfUsage, estimateUsage, priceSnapshot, type ModelPrice, type PriceTable } from "../pricing/mod.ts";
+import { costOfUsage, estimateTokens, estimateUsage, priceSnapshot, type ModelPrice, type PriceTable } from "../pricing/mod.ts";
 import { admissionError, decideAdmission, retryAfterSeconds, type AdmissionDenial, type QuotaLedger, type QuotaSnapshot } from "../quota/mod.ts";
 import type { Clock } from "../shared/mod.ts";
 import type { UsageRecorder } from "../usage/mod.ts";
@@ -163,6 +163,13 @@ function upstreamRefusal(error: ProviderError): ChatRefusal {
   return refuse(502, "AI provider request failed", "provider_error", { provider_status: error.status });
 }
 
+/** The generated text of a complete answer (OpenAI or Anthropic shape), for an estimate when no usage came. */
+function answerText(body: unknown): string {
+  const b = body as Record<string, any> | null;
+  if (Array.isArray(b?.content)) return b.content.map((part: any) => String(part?.text ?? "")).join("");
+  return String(b?.choices?.[0]?.message?.content ?? "");
+}
+
 /** Characters of generated text in one stream event, for an estimate when the provider reports no usage. */
 function generatedChars(event: StreamEvent): number {
   try {
@@ -236,7 +243,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
     return callFor(provider, model, key);
   };
 
-  const record = (usage: TokenUsage, costEur: number, upstreamMs: number | null, error: ProviderError | null, totalMs: number) =>
+  const record = (usage: TokenUsage, costEur: number, upstreamMs: number | null, error: ProviderError | null, totalMs: number, billed = false) =>
     deps.usageRecorder.record({
       licenseId: license.id,
       customerId: license.customerId,
@@ -252,7 +259,8 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
       byok,
       upstreamMs,
       totalMs,
-      outcome: error ? "error" : "ok",
+      // A stream cut after the provider produced something is billed: "partial", not an error.
+      outcome: !error ? "ok" : billed ? "partial" : "error",
       errorCode: error ? (error.kind === "timeout" ? "provider_timeout" : "provider_error") : null,
       clientIp: input.clientIp,
       userAgent: input.userAgent,
@@ -288,7 +296,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
   if (!request.stream) {
     const answer = await attempt((call) => deps.providers.complete(call));
     if ("kind" in answer) return answer;
-    const usage = answer.usage ?? estimateUsage(request.messages, 0);
+    const usage = answer.usage ?? { ...estimateUsage(request.messages, 0), completionTokens: estimateTokens(answerText(answer.body)) };
     const costEur = costOf(usage);
     await settle({ tokens: usage.promptTokens + usage.completionTokens, costEur });
     const totalMs = elapsed();
@@ -329,7 +337,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
       const costEur = produced ? costOf(usage) : 0;
       await settle(produced ? { tokens: usage.promptTokens + usage.completionTokens, costEur } : null);
       const totalMs = elapsed();
-      record(produced ? usage : noUsage, costEur, stream.upstreamMs, failure, totalMs);
+      record(produced ? usage : noUsage, costEur, stream.upstreamMs, failure, totalMs, produced);
       return { usage, costEur, upstreamMs: stream.upstreamMs, totalMs, error: failure };
     },
   };

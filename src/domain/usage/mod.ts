@@ -82,7 +82,8 @@ export interface UsageEvent {
   byok: boolean;
   upstreamMs: number | null;
   totalMs: number;
-  outcome: "ok" | "error";
+  /** "partial": a stream that broke after the provider produced output, billed for it. */
+  outcome: "ok" | "partial" | "error";
   errorCode: string | null;
   clientIp: string | null;
   userAgent: string | null;
