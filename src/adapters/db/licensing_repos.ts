@@ -1,5 +1,5 @@
 // MikroORM implementations of the licensing ports: plans, customers, licenses and site activations.
-import { raw, type EntityManager } from "@mikro-orm/core";
+import type { EntityManager } from "@mikro-orm/core";
 import type { Customer, Customers, NewCustomer } from "../../domain/customers/mod.ts";
 import {
   decideActivation,
@@ -156,7 +156,7 @@ export class MikroCustomers implements Customers {
   }
 
   async list(options: { offset: number; limit: number; search?: string }): Promise<{ items: Customer[]; total: number }> {
-    const where = options.search ? { $or: [contains("email", options.search), contains("name", options.search)] } : {};
+    const where = options.search ? { id: { $in: await matchingIds(this.db, "customers", ["email", "name"], options.search) } } : {};
     const [rows, total] = await this.db.orm.em
       .fork()
       .findAndCount(CustomerRow, where, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
@@ -164,13 +164,24 @@ export class MikroCustomers implements Customers {
   }
 }
 
+/** Most rows a text search considers (an admin narrows a search rather than paging through thousands). */
+const SEARCH_LIMIT = 1000;
+
 /**
- * A case-insensitive "column contains text" condition. instr() exists on SQLite and MariaDB and has no
- * wildcards, so "mario_" or "50%" search for themselves (LIKE escapes differ between the two dialects).
+ * Ids of the rows of `table` where one of `columns` contains `text`, case-insensitively. instr() exists on
+ * SQLite and MariaDB and has no wildcards, so "mario_" or "50%" search for themselves (LIKE escapes differ
+ * between the two dialects). Plain SQL, because raw fragments as ORM filter keys proved unreliable.
  */
-export function contains(column: string, text: string): Record<string, unknown> {
-  if (!/^[a-z_]+$/.test(column)) throw new Error(`not a column name: ${column}`);
-  return { [raw((alias: string) => `instr(lower(${alias}.${column}), ?)`, [text.trim().toLowerCase()])]: { $gt: 0 } };
+export async function matchingIds(db: Db, table: string, columns: string[], text: string): Promise<number[]> {
+  for (const name of [table, ...columns]) if (!/^[a-z_]+$/.test(name)) throw new Error(`not an identifier: ${name}`);
+  const needle = text.trim().toLowerCase();
+  const rows = await db.orm.em
+    .getConnection()
+    .execute(
+      `select id from ${table} where ${columns.map((c) => `instr(lower(${c}), ?) > 0`).join(" or ")} order by id desc limit ${SEARCH_LIMIT}`,
+      columns.map(() => needle),
+    );
+  return (rows as Array<{ id: unknown }>).map((r) => Number(r.id));
 }
 
 function toLicense(row: LicenseEntity): License {
@@ -279,9 +290,12 @@ export class MikroLicenses implements Licenses {
     if (options.planId) where.plan = options.planId;
     const em = this.db.orm.em.fork();
     if (options.search) {
-      // By key prefix or by the customer's e-mail; matching customers are looked up first (bounded).
-      const customers = await em.find(CustomerRow, contains("email", options.search) as never, { fields: ["id"], limit: 1000 });
-      where.$or = [contains("key_prefix", options.search), { customer: { $in: customers.map((c) => c.id) } }];
+      // By key prefix or by the customer's e-mail (both looked up first, bounded).
+      const [byPrefix, customers] = await Promise.all([
+        matchingIds(this.db, "licenses", ["key_prefix"], options.search),
+        matchingIds(this.db, "customers", ["email"], options.search),
+      ]);
+      where.$or = [{ id: { $in: byPrefix } }, { customer: { $in: customers } }];
     }
     const [rows, total] = await em.findAndCount(LicenseRow, where as never, { orderBy: { id: "desc" }, offset: options.offset, limit: options.limit });
     return { items: rows.map(toLicense), total };
