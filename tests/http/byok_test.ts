@@ -1,44 +1,12 @@
 // Bring your own key: PUT/GET/DELETE /api/keys, the key never shown or stored in clear, and chat calls that
 // run on the customer's key: allowed on Starter, not charged to the budget, still rate limited.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { sqlDate } from "../../src/adapters/db/_support.ts";
-import { windowStart, type QuotaWindow } from "../../src/domain/quota/mod.ts";
 import { startTestService, type TestService } from "../support/app.ts";
+import { conn, counter, envFor, HELLO, jsonOf, setCounter, T0 } from "../support/chat.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
 
-const T0 = new Date("2026-03-15T12:00:30.000Z");
-const HELLO = [{ role: "user", content: "Hello?" }];
 const OWN_KEY = "sk-own-abcdef123456";
 const OWN_SECRET_PART = "abcdef12";
-
-async function jsonOf(res: Response): Promise<any> {
-  expect(res.headers.get("content-type") ?? "").toContain("application/json");
-  return res.json();
-}
-
-function conn(svc: TestService) {
-  return svc.services.db.orm.em.getConnection();
-}
-
-async function setCounter(svc: TestService, licenseId: number, period: QuotaWindow, values: { requests?: number; tokens?: number; costEur?: number }) {
-  const start = sqlDate(svc.services.db, windowStart(period, svc.clock.now()));
-  await conn(svc).execute("delete from quota_counters where license_id = ? and period = ? and period_start = ?", [licenseId, period, start], "run");
-  await conn(svc).execute(
-    "insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values (?, ?, ?, ?, ?, ?, ?)",
-    [licenseId, period, start, values.requests ?? 0, values.tokens ?? 0, values.costEur ?? 0, sqlDate(svc.services.db, svc.clock.now())],
-    "run",
-  );
-}
-
-async function counter(svc: TestService, licenseId: number, period: QuotaWindow = "month") {
-  const rows = (await conn(svc).execute(
-    "select requests, tokens, cost_eur from quota_counters where license_id = ? and period = ? and period_start = ?",
-    [licenseId, period, sqlDate(svc.services.db, windowStart(period, svc.clock.now()))],
-  )) as Array<Record<string, unknown>>;
-  const row = rows[0];
-  if (!row) return { requests: 0, tokens: 0, costEur: 0 };
-  return { requests: Number(row.requests), tokens: Number(row.tokens), costEur: Math.round(Number(row.cost_eur) * 1e6) / 1e6 };
-}
 
 /** Every row of a table as one string, to search for a secret in clear. */
 async function tableText(svc: TestService, table: string): Promise<string> {
@@ -52,16 +20,7 @@ describe("bring your own key", () => {
 
   beforeAll(async () => {
     up = await startFakeUpstream();
-    svc = await startTestService({
-      OPENAI_BASE_URL: up.openaiBaseUrl,
-      OPENAI_API_KEY: "sk-test-vendor-1234",
-      ANTHROPIC_BASE_URL: up.anthropicBaseUrl,
-      ANTHROPIC_API_KEY: "sk-ant-vendor-5678",
-      DEEPSEEK_BASE_URL: up.openaiBaseUrl,
-      DEEPSEEK_API_KEY: "sk-ds-9999",
-      PROVIDER_TIMEOUT_MS: "1000",
-      PROVIDER_MAX_RETRIES: "0",
-    });
+    svc = await startTestService(envFor(up));
   });
   afterAll(async () => {
     await svc.close();

@@ -2,67 +2,11 @@
 // contract's order, with exact bodies and Retry-After; atomic admission under concurrency; and a provider
 // without a key (503) answered after the quota checks.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { sqlDate } from "../../src/adapters/db/_support.ts";
-import { windowStart, type QuotaWindow } from "../../src/domain/quota/mod.ts";
 import { startTestService, type TestService } from "../support/app.ts";
+import { counter, envFor, HELLO, jsonOf, NEXT_HOUR, NEXT_MINUTE, NEXT_MONTH, reservationsOf, setCounter, T0 } from "../support/chat.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
 
-/** A fixed instant well inside its minute (30 s left), hour and month. */
-const T0 = new Date("2026-03-15T12:00:30.000Z");
-const NEXT_MONTH = "2026-04-01T00:00:00.000Z";
-const NEXT_MINUTE = "2026-03-15T12:01:00.000Z";
-const NEXT_HOUR = "2026-03-15T13:00:00.000Z";
 const SECONDS_TO_NEXT_MONTH = (Date.parse(NEXT_MONTH) - T0.getTime()) / 1000; // 1 425 570
-const HELLO = [{ role: "user", content: "Hello?" }];
-
-function envFor(up: FakeUpstream, overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    OPENAI_BASE_URL: up.openaiBaseUrl,
-    OPENAI_API_KEY: "sk-test-vendor-1234",
-    ANTHROPIC_BASE_URL: up.anthropicBaseUrl,
-    ANTHROPIC_API_KEY: "sk-ant-vendor-5678",
-    DEEPSEEK_BASE_URL: up.openaiBaseUrl,
-    DEEPSEEK_API_KEY: "sk-ds-9999",
-    PROVIDER_TIMEOUT_MS: "1000",
-    PROVIDER_MAX_RETRIES: "0",
-    ...overrides,
-  };
-}
-
-async function jsonOf(res: Response): Promise<any> {
-  expect(res.headers.get("content-type") ?? "").toContain("application/json");
-  return res.json();
-}
-
-function conn(svc: TestService) {
-  return svc.services.db.orm.em.getConnection();
-}
-
-/** Sets a license's counter of one window (at the service clock) as if those calls had been settled. */
-async function setCounter(svc: TestService, licenseId: number, period: QuotaWindow, values: { requests?: number; tokens?: number; costEur?: number }) {
-  const start = sqlDate(svc.services.db, windowStart(period, svc.clock.now()));
-  await conn(svc).execute("delete from quota_counters where license_id = ? and period = ? and period_start = ?", [licenseId, period, start], "run");
-  await conn(svc).execute(
-    "insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values (?, ?, ?, ?, ?, ?, ?)",
-    [licenseId, period, start, values.requests ?? 0, values.tokens ?? 0, values.costEur ?? 0, sqlDate(svc.services.db, svc.clock.now())],
-    "run",
-  );
-}
-
-async function counter(svc: TestService, licenseId: number, period: QuotaWindow = "month") {
-  const rows = (await conn(svc).execute(
-    "select requests, tokens, cost_eur from quota_counters where license_id = ? and period = ? and period_start = ?",
-    [licenseId, period, sqlDate(svc.services.db, windowStart(period, svc.clock.now()))],
-  )) as Array<Record<string, unknown>>;
-  const row = rows[0];
-  if (!row) return { requests: 0, tokens: 0, costEur: 0 };
-  return { requests: Number(row.requests), tokens: Number(row.tokens), costEur: Math.round(Number(row.cost_eur) * 1e6) / 1e6 };
-}
-
-async function reservationsOf(svc: TestService, licenseId: number): Promise<number> {
-  const rows = (await conn(svc).execute("select count(*) as n from quota_reservations where license_id = ?", [licenseId])) as Array<{ n: unknown }>;
-  return Number(rows[0]!.n);
-}
 
 const MONTHLY_LIMIT = { error: "Monthly request limit exceeded", code: "monthly_limit", limit: 1000, reset_time: NEXT_MONTH };
 const MINUTE_LIMIT = { error: "Rate limit exceeded: too many requests per minute", code: "rate_limit_minute", limit: 10, reset_time: NEXT_MINUTE };

@@ -2,54 +2,11 @@
 // costs from the price table, streaming (native events, usage settlement, broken and abandoned streams)
 // and the plan's fallback provider. The upstream is the fake provider on 127.0.0.1.
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { readJson, sqlDate } from "../../src/adapters/db/_support.ts";
+import { readJson } from "../../src/adapters/db/_support.ts";
 import { DEFAULT_PRICES } from "../../src/domain/pricing/mod.ts";
-import { windowStart, type QuotaWindow } from "../../src/domain/quota/mod.ts";
 import { startTestService, type TestService } from "../support/app.ts";
+import { conn, counter, envFor, HELLO, jsonOf, reservationsOf, T0 } from "../support/chat.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
-
-/** A fixed instant well inside its minute, hour and month. */
-const T0 = new Date("2026-03-15T12:00:30.000Z");
-const HELLO = [{ role: "user", content: "Hello?" }];
-
-function envFor(up: FakeUpstream, overrides: Record<string, string> = {}): Record<string, string> {
-  return {
-    OPENAI_BASE_URL: up.openaiBaseUrl,
-    OPENAI_API_KEY: "sk-test-vendor-1234",
-    ANTHROPIC_BASE_URL: up.anthropicBaseUrl,
-    ANTHROPIC_API_KEY: "sk-ant-vendor-5678",
-    DEEPSEEK_BASE_URL: up.openaiBaseUrl,
-    DEEPSEEK_API_KEY: "sk-ds-9999",
-    PROVIDER_TIMEOUT_MS: "1000",
-    PROVIDER_MAX_RETRIES: "0",
-    ...overrides,
-  };
-}
-
-async function jsonOf(res: Response): Promise<any> {
-  expect(res.headers.get("content-type") ?? "").toContain("application/json");
-  return res.json();
-}
-
-function conn(svc: TestService) {
-  return svc.services.db.orm.em.getConnection();
-}
-
-/** The license's counter of one window at the service clock (zeros when there is no row). */
-async function counter(svc: TestService, licenseId: number, period: QuotaWindow = "month") {
-  const rows = (await conn(svc).execute(
-    "select requests, tokens, cost_eur from quota_counters where license_id = ? and period = ? and period_start = ?",
-    [licenseId, period, sqlDate(svc.services.db, windowStart(period, svc.clock.now()))],
-  )) as Array<Record<string, unknown>>;
-  const row = rows[0];
-  if (!row) return { requests: 0, tokens: 0, costEur: 0 };
-  return { requests: Number(row.requests), tokens: Number(row.tokens), costEur: Math.round(Number(row.cost_eur) * 1e6) / 1e6 };
-}
-
-async function reservationsOf(svc: TestService, licenseId: number): Promise<number> {
-  const rows = (await conn(svc).execute("select count(*) as n from quota_reservations where license_id = ?", [licenseId])) as Array<{ n: unknown }>;
-  return Number(rows[0]!.n);
-}
 
 async function usageEvents(svc: TestService, licenseId: number): Promise<Array<Record<string, any>>> {
   await svc.services.usageRecorder.flush();

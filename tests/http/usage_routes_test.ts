@@ -1,38 +1,13 @@
 // GET /api/usage/current, GET /api/usage/history and GET /api/limits/check: exact shapes, the 80 % warnings,
 // the history's period and filters, and the status a limits check answers with (200, 429, 402).
 import { afterAll, beforeAll, beforeEach, describe, expect, test } from "bun:test";
-import { sqlDate } from "../../src/adapters/db/_support.ts";
 import { DEFAULT_PLANS } from "../../src/domain/plans/mod.ts";
-import { windowStart, type QuotaWindow } from "../../src/domain/quota/mod.ts";
 import { startTestService, type TestService } from "../support/app.ts";
+import { envFor, HELLO, jsonOf, NEXT_HOUR, NEXT_MINUTE, NEXT_MONTH, setCounter, T0 } from "../support/chat.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
 
-const T0 = new Date("2026-03-15T12:00:30.000Z");
-const NEXT_MONTH = "2026-04-01T00:00:00.000Z";
-const NEXT_HOUR = "2026-03-15T13:00:00.000Z";
-const NEXT_MINUTE = "2026-03-15T12:01:00.000Z";
-const HELLO = [{ role: "user", content: "Hello?" }];
 const REQUESTS_WARNING = "Monthly request limit approaching (>80%)";
 const BUDGET_WARNING = "Monthly budget limit approaching (>80%)";
-
-async function jsonOf(res: Response): Promise<any> {
-  expect(res.headers.get("content-type") ?? "").toContain("application/json");
-  return res.json();
-}
-
-function conn(svc: TestService) {
-  return svc.services.db.orm.em.getConnection();
-}
-
-async function setCounter(svc: TestService, licenseId: number, period: QuotaWindow, values: { requests?: number; tokens?: number; costEur?: number }) {
-  const start = sqlDate(svc.services.db, windowStart(period, svc.clock.now()));
-  await conn(svc).execute("delete from quota_counters where license_id = ? and period = ? and period_start = ?", [licenseId, period, start], "run");
-  await conn(svc).execute(
-    "insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values (?, ?, ?, ?, ?, ?, ?)",
-    [licenseId, period, start, values.requests ?? 0, values.tokens ?? 0, values.costEur ?? 0, sqlDate(svc.services.db, svc.clock.now())],
-    "run",
-  );
-}
 
 interface EventInput {
   at: string;
@@ -80,16 +55,7 @@ describe("usage routes", () => {
 
   beforeAll(async () => {
     up = await startFakeUpstream();
-    svc = await startTestService({
-      OPENAI_BASE_URL: up.openaiBaseUrl,
-      OPENAI_API_KEY: "sk-test-vendor-1234",
-      ANTHROPIC_BASE_URL: up.anthropicBaseUrl,
-      ANTHROPIC_API_KEY: "sk-ant-vendor-5678",
-      DEEPSEEK_BASE_URL: up.openaiBaseUrl,
-      DEEPSEEK_API_KEY: "sk-ds-9999",
-      PROVIDER_TIMEOUT_MS: "1000",
-      PROVIDER_MAX_RETRIES: "0",
-    });
+    svc = await startTestService(envFor(up));
     // A plan without AI included but with a budget and a per-minute limit, as a BYOK plan could be edited to.
     const starter = DEFAULT_PLANS.find((p) => p.name === "starter")!;
     await svc.services.plans.seed(
