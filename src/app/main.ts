@@ -60,6 +60,8 @@ async function serve(): Promise<void> {
   const app = createApp({
     ...services,
     logger,
+    publicUrl: config.publicUrl,
+    trustProxy: config.trustProxy.enabled,
     version: VERSION,
     clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, config.trustProxy),
   });

@@ -1,6 +1,7 @@
 // Composition root: opens the database, builds the keyring and repositories, and seeds a first start.
 import { createKeyring, cryptoRandom } from "../adapters/crypto/webcrypto_keyring.ts";
-import { generatePassword, hashPassword } from "../adapters/crypto/passwords.ts";
+import { argon2Hasher, generatePassword, hashPassword } from "../adapters/crypto/passwords.ts";
+import { DbAdminAccounts } from "../adapters/db/admin_repos.ts";
 import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
 import { openDatabase, type Db } from "../adapters/db/orm.ts";
 import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
@@ -42,6 +43,8 @@ export interface Services {
   audit: DbAuditLog;
   throttle: DbThrottle;
   admins: DbAdminUsers;
+  accounts: DbAdminAccounts;
+  hasher: typeof argon2Hasher;
   prices: DbPriceTable;
   quota: DbQuotaLedger;
   usageRecorder: BatchedUsageRecorder;
@@ -76,6 +79,8 @@ export async function createServices(
     audit: new DbAuditLog(db),
     throttle: new DbThrottle(db),
     admins: new DbAdminUsers(db),
+    accounts: new DbAdminAccounts(db),
+    hasher: argon2Hasher,
     prices: new DbPriceTable(db),
     quota: new DbQuotaLedger(db),
     usageRecorder,

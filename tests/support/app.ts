@@ -52,6 +52,8 @@ export async function startTestService(env: Record<string, string> = {}): Promis
   const app = createApp({
     ...services,
     logger,
+    publicUrl: config.publicUrl,
+    trustProxy: config.trustProxy.enabled,
     version: "test",
     clientIpOf: () => currentIp,
   });

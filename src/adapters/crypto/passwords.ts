@@ -18,3 +18,6 @@ export function generatePassword(): string {
   const chars = [...bytes].map((b) => alphabet[b % alphabet.length]);
   return [0, 6, 12, 18].map((i) => chars.slice(i, i + 6).join("")).join("-");
 }
+
+/** The PasswordHasher port over Bun's argon2id. */
+export const argon2Hasher = { hash: hashPassword, verify: verifyPassword };

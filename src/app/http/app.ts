@@ -3,6 +3,11 @@
 import { Elysia } from "elysia";
 import { DomainError } from "../../domain/shared/mod.ts";
 import type { Logger } from "../logger.ts";
+import type { AdminAccounts, AuditLog, PasswordHasher } from "../../domain/admin/mod.ts";
+import type { Random } from "../../domain/shared/mod.ts";
+import { adminSecurityHeaders, AdminDenied, createAdminGuard, isAdminPath, isHttps, requiresAdmin, sameOrigin } from "./admin/admin_guard.ts";
+import { createAdminBaseRoutes } from "./admin/base_routes.ts";
+import { html } from "./admin/render.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
 import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
 import { openAiError } from "./openai_shapes.ts";
@@ -16,6 +21,12 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 /** Everything the HTTP layer needs; built by the composition root. */
 export interface AppDeps extends PluginApiDeps, ChatApiDeps, UsageApiDeps {
   logger: Logger;
+  accounts: AdminAccounts;
+  hasher: PasswordHasher;
+  audit: AuditLog;
+  random: Random;
+  publicUrl: string;
+  trustProxy: boolean;
 }
 
 const CORS_HEADERS = {
@@ -84,6 +95,9 @@ export function createApp(deps: AppDeps) {
   // Arrival on the service's clock: the proxy's overhead counts from here (auth and parsing included).
   const arrived = new WeakMap<Request, number>();
   const guard = createLicenseGuard(deps);
+  const adminGuard = createAdminGuard(deps);
+  const ips = new WeakMap<Request, string>();
+  const ipOf = (request: Request) => ips.get(request) ?? "unknown";
   type ErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string; headers: Record<string, any> }; path: string };
   // One error answer for every route: the contract's body, with the status set on `set`.
   function errorAnswer({ code, error, request, set, path }: ErrorContext): Record<string, unknown> {
@@ -131,11 +145,13 @@ export function createApp(deps: AppDeps) {
   }
 
   const app = new Elysia()
-    .onRequest(({ request, set }) => {
+    .onRequest(({ request, set, server }) => {
       started.set(request, performance.now());
+      ips.set(request, deps.clientIpOf(request, server));
       arrived.set(request, deps.clock.now().getTime());
       set.headers["x-request-id"] = requestIdOf(request);
       const path = new URL(request.url).pathname;
+      if (isAdminPath(path)) Object.assign(set.headers, adminSecurityHeaders(isHttps(request, deps.publicUrl, deps.trustProxy)));
       if (isPluginApiPath(path)) {
         Object.assign(set.headers, CORS_HEADERS);
         if (request.method === "OPTIONS") return new Response(null, { status: 204, headers: set.headers as Record<string, string> });
@@ -162,12 +178,26 @@ export function createApp(deps: AppDeps) {
         return INVALID_JSON;
       }
     })
-    .onTransform(async ({ request, body, path, server }) => {
+    .onTransform(async ({ request, body, path, server, set }) => {
       if (body === TOO_LARGE) throw new PayloadTooLarge();
       if (requiresLicense(path)) await guard.authenticate(request, server);
+      if (requiresAdmin(path)) await adminGuard.authenticate(request, path, set.headers as Record<string, string>, ipOf(request), body);
+      else if (path === "/admin/login" && request.method === "POST" && !sameOrigin(request, deps.publicUrl)) {
+        throw new AdminDenied(403, "Cross-origin request refused");
+      }
       if (body === INVALID_JSON) throw new InvalidJson();
     })
     .onError((context) => {
+      const { error, set, path } = context;
+      if (error instanceof AdminDenied) {
+        if (error.location) return new Response(null, { status: 303, headers: { ...(set.headers as Record<string, string>), location: error.location } });
+        set.status = error.status;
+        if (path.startsWith("/admin")) {
+          const hint = error.status === 401 ? ' <a href="/admin/login">Sign in</a>' : "";
+          return html(`<!doctype html><title>${error.status}</title><p>${error.reason}.${hint}</p>`, error.status, set.headers as Record<string, string>);
+        }
+        return errorBody(error.reason, error.status === 401 ? "admin_session_required" : "forbidden");
+      }
       const body = errorAnswer(context as unknown as ErrorContext);
       // The OpenAI-compatible routes answer every error in OpenAI's envelope, with the same statuses.
       return context.path.startsWith("/v1/") ? openAiError(Number(context.set.status), body) : body;
@@ -182,6 +212,7 @@ export function createApp(deps: AppDeps) {
         ms: begin == null ? undefined : Math.round((performance.now() - begin) * 10) / 10,
       });
     })
+    .use(createAdminBaseRoutes(deps, adminGuard.adminOf, ipOf))
     .use(createPluginApiRoutes(deps, guard.licenseOf))
     .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
     .use(createUsageRoutes(deps, guard.licenseOf));

@@ -46,3 +46,21 @@ export const SYSTEM_ACTOR: Actor = Object.freeze({ type: "system", label: "syste
 
 /** Shortest admin password accepted. */
 export const MIN_ADMIN_PASSWORD_LENGTH = 12;
+
+export {
+  changeOwnPassword,
+  constantTimeEqual,
+  csrfTokenOf,
+  generateSessionToken,
+  sessionIdOf,
+  SESSION_RENEW_BEFORE_MS,
+  SESSION_TTL_MS,
+  SIGN_IN_ACCOUNT_POLICY,
+  SIGN_IN_ADDRESS_POLICY,
+  signIn,
+  validateSession,
+  type AdminAccounts,
+  type AdminSession,
+  type PasswordHasher,
+  type SignIn,
+} from "./sessions.ts";

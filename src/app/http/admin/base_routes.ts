@@ -1,0 +1,107 @@
+// The admin's own pages: sign-in, sign-out, account (change password) and the static assets.
+import { Elysia } from "elysia";
+import htmxSource from "htmx.org/dist/htmx.min.js" with { type: "text" };
+import { changeOwnPassword, signIn, type AdminAccounts, type AuditLog, type PasswordHasher } from "../../../domain/admin/mod.ts";
+import { DomainError, type Clock, type Random, type Throttle } from "../../../domain/shared/mod.ts";
+import accountTemplate from "../../../../templates/account.html" with { type: "text" };
+import cssSource from "../../../../templates/assets/admin.css" with { type: "text" };
+import jsSource from "../../../../templates/assets/admin.js" with { type: "text" };
+import loginTemplate from "../../../../templates/login.html" with { type: "text" };
+import {
+  clearedSessionCookie,
+  cookieOf,
+  isHttps,
+  SESSION_COOKIE,
+  sessionCookie,
+  type AdminCaller,
+} from "./admin_guard.ts";
+import { field, html, page, redirect, safeNext, templateText } from "./render.ts";
+
+/** What the base admin routes need. */
+export interface AdminBaseDeps {
+  accounts: AdminAccounts;
+  hasher: PasswordHasher;
+  throttle: Throttle;
+  random: Random;
+  clock: Clock;
+  audit: AuditLog;
+  publicUrl: string;
+  trustProxy: boolean;
+}
+
+const ASSETS: Record<string, { type: string; body: string }> = {
+  "htmx.min.js": { type: "text/javascript; charset=utf-8", body: htmxSource as unknown as string },
+  "admin.js": { type: "text/javascript; charset=utf-8", body: templateText(jsSource) },
+  "admin.css": { type: "text/css; charset=utf-8", body: templateText(cssSource) },
+};
+
+/** Sign-in, sign-out, account and assets. */
+export function createAdminBaseRoutes(
+  deps: AdminBaseDeps,
+  adminOf: (request: Request) => AdminCaller,
+  clientIpOf: (request: Request) => string,
+) {
+  const login = templateText(loginTemplate);
+  const account = templateText(accountTemplate);
+  const secure = (request: Request) => isHttps(request, deps.publicUrl, deps.trustProxy);
+
+  return new Elysia({ name: "admin-base" })
+    .get("/admin/assets/:name", ({ params }) => {
+      const asset = ASSETS[params.name];
+      if (!asset) return new Response("Not found", { status: 404, headers: { "content-type": "text/plain" } });
+      return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "public, max-age=3600" } });
+    })
+    .get("/admin/login", ({ query }) =>
+      html(page(login, { next: safeNext(query.next), email: "" }, { title: "Sign in" })),
+    )
+    .post("/admin/login", async ({ request, body }) => {
+      const email = field(body, "email");
+      const next = safeNext(field(body, "next"));
+      const result = await signIn(deps, {
+        email,
+        password: typeof (body as Record<string, unknown>)?.password === "string" ? String((body as Record<string, unknown>).password) : "",
+        clientIp: clientIpOf(request),
+        userAgent: request.headers.get("user-agent"),
+      });
+      if (result.kind === "throttled") {
+        const message = `Too many failed sign-ins. Try again in ${Math.ceil(result.retryAfterSeconds / 60)} minute(s).`;
+        return html(page(login, { next, email, error: message }, { title: "Sign in" }), 429, { "retry-after": String(result.retryAfterSeconds) });
+      }
+      if (result.kind === "invalid") {
+        return html(page(login, { next, email, error: "Wrong e-mail or password." }, { title: "Sign in" }), 401);
+      }
+      return new Response(null, {
+        status: 303,
+        headers: { location: next, "set-cookie": sessionCookie(result.token, result.expiresAt, secure(request)) },
+      });
+    })
+    .post("/admin/logout", async ({ request }) => {
+      const caller = adminOf(request);
+      await deps.accounts.deleteSession(caller.sessionId);
+      await deps.audit.record({ actor: caller.actor, action: "admin.signed_out", targetType: "admin", targetId: caller.user.id }, deps.clock.now());
+      return new Response(null, { status: 303, headers: { location: "/admin/login", "set-cookie": clearedSessionCookie(secure(request)) } });
+    })
+    .get("/admin/account", ({ request }) => {
+      const caller = adminOf(request);
+      return html(page(account, { errors: {} }, { title: "Account", caller }));
+    })
+    .post("/admin/account/password", async ({ request, body }) => {
+      const caller = adminOf(request);
+      try {
+        await changeOwnPassword(deps, {
+          user: caller.user,
+          sessionId: caller.sessionId,
+          current: String((body as Record<string, unknown>)?.current_password ?? ""),
+          next: String((body as Record<string, unknown>)?.new_password ?? ""),
+          actor: caller.actor,
+        });
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        const name = String(error.details.field ?? "form");
+        return html(page(account, { errors: { [name]: error.message } }, { title: "Account", caller }), 422);
+      }
+      return html(page(account, { errors: {} }, { title: "Account", caller, flash: { kind: "ok", message: "Password changed. Your other sessions were signed out." } }));
+    });
+}
+
+export { cookieOf, SESSION_COOKIE };

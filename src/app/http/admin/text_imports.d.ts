@@ -1,0 +1,13 @@
+// Files imported `with { type: "text" }` to embed them in the binary: their value is their text.
+declare module "*.css" {
+  const text: string;
+  export default text;
+}
+declare module "htmx.org/dist/htmx.min.js" {
+  const text: string;
+  export default text;
+}
+declare module "*/templates/assets/admin.js" {
+  const text: string;
+  export default text;
+}
