@@ -6,7 +6,9 @@ import type { Logger } from "../logger.ts";
 import type { AdminAccounts, AuditLog, PasswordHasher } from "../../domain/admin/mod.ts";
 import type { Random } from "../../domain/shared/mod.ts";
 import { adminSecurityHeaders, AdminDenied, createAdminGuard, isAdminPath, isHttps, requiresAdmin, sameOrigin } from "./admin/admin_guard.ts";
+import type { AdminAreaDeps } from "./admin/area_deps.ts";
 import { createAdminBaseRoutes } from "./admin/base_routes.ts";
+import { createAdminAreaRoutes } from "./admin/routes.ts";
 import { html } from "./admin/render.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
 import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
@@ -19,15 +21,18 @@ import { domainErrorResponse, errorBody } from "./errors.ts";
 export const MAX_BODY_BYTES = 1024 * 1024;
 
 /** Everything the HTTP layer needs; built by the composition root. */
-export interface AppDeps extends PluginApiDeps, ChatApiDeps, UsageApiDeps {
-  logger: Logger;
-  accounts: AdminAccounts;
-  hasher: PasswordHasher;
-  audit: AuditLog;
-  random: Random;
-  publicUrl: string;
-  trustProxy: boolean;
-}
+export type AppDeps = PluginApiDeps &
+  ChatApiDeps &
+  UsageApiDeps &
+  AdminAreaDeps & {
+    logger: Logger;
+    accounts: AdminAccounts;
+    hasher: PasswordHasher;
+    audit: AuditLog;
+    random: Random;
+    publicUrl: string;
+    trustProxy: boolean;
+  };
 
 const CORS_HEADERS = {
   "access-control-allow-origin": "*",
@@ -213,6 +218,7 @@ export function createApp(deps: AppDeps) {
       });
     })
     .use(createAdminBaseRoutes(deps, adminGuard.adminOf, ipOf))
+    .use(createAdminAreaRoutes(deps, adminGuard.adminOf))
     .use(createPluginApiRoutes(deps, guard.licenseOf))
     .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
     .use(createUsageRoutes(deps, guard.licenseOf));
