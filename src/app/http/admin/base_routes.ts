@@ -46,6 +46,8 @@ export function createAdminBaseRoutes(
   const secure = (request: Request) => isHttps(request, deps.publicUrl, deps.trustProxy);
 
   return new Elysia({ name: "admin-base" })
+    // Browsers ask for it on every admin page; an empty answer keeps their consoles clean.
+    .get("/favicon.ico", () => new Response(null, { status: 204 }))
     .get("/admin/assets/:name", ({ params }) => {
       const asset = ASSETS[params.name];
       if (!asset) return new Response("Not found", { status: 404, headers: { "content-type": "text/plain" } });
