@@ -14,3 +14,12 @@ document.addEventListener("click", (event) => {
     setTimeout(() => (button.textContent = "Copy"), 1500);
   });
 });
+// Failed form submissions answer 422 with the form re-rendered with its field errors (409 for conflicts):
+// show them, where htmx would otherwise drop any 4xx answer.
+document.addEventListener("htmx:beforeSwap", (event) => {
+  const status = event.detail.xhr.status;
+  if (status === 422 || status === 409) {
+    event.detail.shouldSwap = true;
+    event.detail.isError = false;
+  }
+});

@@ -28,3 +28,8 @@ export { validateLicense, type Validation, type ValidLicense } from "./validate_
 export { activateSite, deactivateSite, SITE_CHANGE_POLICY, type SiteChange } from "./activate_site.ts";
 export { issueLicense, type IssuedLicense } from "./issue_license.ts";
 export { changeLicenseStatus } from "./change_license_status.ts";
+export { EXTENSION_MONTHS, extendedExpiry, type LicenseStore } from "./_admin_store.ts";
+export { extendLicense } from "./extend_license.ts";
+export { changeLicensePlan } from "./change_license_plan.ts";
+export { deleteLicense } from "./delete_license.ts";
+export { releaseSite } from "./release_site.ts";

@@ -52,7 +52,12 @@ export class AdminDenied extends Error {
 export function cookieOf(request: Request, name: string): string | null {
   for (const part of (request.headers.get("cookie") ?? "").split(";")) {
     const [key, ...rest] = part.trim().split("=");
-    if (key === name) return decodeURIComponent(rest.join("="));
+    if (key !== name) continue;
+    try {
+      return decodeURIComponent(rest.join("="));
+    } catch {
+      return null; // broken percent-encoding: treated like any cookie we never issued
+    }
   }
   return null;
 }
@@ -95,7 +100,9 @@ const SAFE_METHODS = new Set(["GET", "HEAD", "OPTIONS"]);
  * browser sends one. This covers the sign-in form too, which has no session yet.
  */
 export function sameOrigin(request: Request, publicUrl: string): boolean {
-  const origin = request.headers.get("origin") ?? (request.headers.get("referer") ? new URL(request.headers.get("referer")!).origin : null);
+  const referer = request.headers.get("referer");
+  // A Referer that is not a URL is foreign, not a crash.
+  const origin = request.headers.get("origin") ?? (referer ? (URL.canParse(referer) ? new URL(referer).origin : "invalid") : null);
   if (!origin || origin === "null") return origin == null;
   const own = new Set([new URL(publicUrl).origin, new URL(request.url).origin]);
   const host = request.headers.get("host");
