@@ -17,7 +17,7 @@ import analyticsTemplate from "../../../../templates/analytics.html" with { type
 import resultsTemplate from "../../../../templates/_analytics_results.html" with { type: "text" };
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
 import { barChart, lineChart } from "./charts.ts";
-import { fragment, html, page, templateText } from "./render.ts";
+import { formatCostEur, fragment, html, page, templateText } from "./render.ts";
 
 type Query = Record<string, string | undefined>;
 
@@ -43,7 +43,7 @@ function totalsView(t: UsageTotals) {
     ...t,
     requestsText: t.requests.toLocaleString("en-US"),
     tokensText: t.tokens.toLocaleString("en-US"),
-    costText: `€${t.costEur.toFixed(4)}`,
+    costText: formatCostEur(t.costEur),
     errorRateText: percent(t.errorRate),
     latencyText: latencyText(t.avgLatencyMs),
   };
@@ -127,8 +127,8 @@ export function createAnalyticsRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       totals: totalsView(totalsOf(slices)),
       periods,
       models,
-      topLicenses: topLicenses.map((r) => ({ ...r, costText: `€${r.costEur.toFixed(4)}` })),
-      topCustomers: topCustomers.map((r) => ({ ...r, costText: `€${r.costEur.toFixed(4)}` })),
+      topLicenses: topLicenses.map((r) => ({ ...r, costText: formatCostEur(r.costEur) })),
+      topCustomers: topCustomers.map((r) => ({ ...r, costText: formatCostEur(r.costEur) })),
       charts: {
         requests: chart({ title: `Requests per ${grouping}`, xTitle: unit, yTitle: "Requests", points: periods.map((p) => ({ label: p.key.slice(5), value: p.requests })) }),
         cost: chart({
@@ -136,7 +136,7 @@ export function createAnalyticsRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
           xTitle: unit,
           yTitle: "EUR",
           points: periods.map((p) => ({ label: p.key.slice(5), value: p.costEur })),
-          format: (v) => v.toFixed(v >= 1 ? 2 : 4),
+          format: (v) => formatCostEur(v).slice(1),
         }),
         providers: barChart({ title: "Requests by provider", xTitle: "Provider", yTitle: "Requests", points: providers }),
       },

@@ -29,7 +29,7 @@ export function escapeXml(text: string): string {
 }
 
 function defaultFormat(value: number): string {
-  return Number.isInteger(value) ? String(value) : value.toFixed(value < 1 ? 4 : 2).replace(/\.?0+$/, "");
+  return Number.isInteger(value) ? String(value) : value.toFixed(value < 1 ? 6 : 2).replace(/\.?0+$/, "");
 }
 
 /** A round axis maximum at or above `max` (1, 2, 2.5, 5 × a power of ten). */

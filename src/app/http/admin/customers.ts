@@ -15,7 +15,7 @@ import tableTemplate from "../../../../templates/_customer_table.html" with { ty
 import { domainErrorResponse, errorBody, json } from "../errors.ts";
 import type { AdminCaller } from "./admin_guard.ts";
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
-import { field, fragment, html, page, redirect, templateText } from "./render.ts";
+import { field, formatCostEur, fragment, html, page, redirect, templateText } from "./render.ts";
 
 /** Rows per page of the customer and license lists. */
 export const PAGE_SIZE = 25;
@@ -154,7 +154,7 @@ export function createCustomerRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
           sites: sites.map((s) => ({ host: s.host, exempt: s.exempt })),
           requests: usage.requests,
           tokens: usage.tokens,
-          cost: usage.costEur.toFixed(4),
+          cost: formatCostEur(usage.costEur).slice(1),
         };
       }),
     );

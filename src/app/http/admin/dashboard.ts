@@ -9,7 +9,7 @@ import dashboardTemplate from "../../../../templates/dashboard.html" with { type
 import recentTemplate from "../../../../templates/_dashboard_recent.html" with { type: "text" };
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
 import { barChart, lineChart } from "./charts.ts";
-import { html, page, templateText } from "./render.ts";
+import { formatCostEur, html, page, templateText } from "./render.ts";
 
 const DAY_MS = 24 * 60 * 60 * 1000;
 
@@ -54,7 +54,7 @@ export function createDashboardRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       { key: "expired_licenses", label: "Expired licenses", raw: counts.expiredLicenses, display: formatCount(counts.expiredLicenses), hint: "Marked expired, or past their expiry and not cancelled" },
       { key: "requests_24h", label: "AI requests, last 24 h", raw: billed24h, display: formatCount(billed24h), hint: "Answered calls (ok or partial)" },
       { key: "tokens_month", label: "Tokens this month", raw: month.tokens, display: formatCount(month.tokens), hint: `Prompt + completion since ${monthFirst}` },
-      { key: "cost_month", label: "AI cost this month", raw: month.costEur, display: formatEur(month.costEur, 4), hint: `Provider cost since ${monthFirst}` },
+      { key: "cost_month", label: "AI cost this month", raw: month.costEur, display: formatCostEur(month.costEur), hint: `Provider cost since ${monthFirst}` },
       { key: "mrr", label: "MRR", raw: revenue.mrrEur, display: formatEur(revenue.mrrEur), hint: "Active monthly licenses × price + active yearly × price / 12" },
       { key: "arr", label: "ARR", raw: revenue.arrEur, display: formatEur(revenue.arrEur), hint: "12 × MRR" },
       { key: "one_time_revenue", label: "One-time revenue", raw: revenue.oneTimeEur, display: formatEur(revenue.oneTimeEur), hint: "Prices of all non-cancelled one-time licenses" },

@@ -42,7 +42,7 @@ import {
   parseId,
   wantsFragment,
 } from "./customers.ts";
-import { field, fragment, html, page, redirect, templateText } from "./render.ts";
+import { field, formatCostEur, fragment, html, page, redirect, templateText } from "./render.ts";
 
 const TERM_CHOICES = [
   { value: "", label: "Plan default" },
@@ -170,7 +170,7 @@ export function createLicenseRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       canReactivate: status === "suspended",
       canCancel: status !== "cancelled",
       sites: sites.map((s) => ({ host: s.host, exempt: s.exempt, activated: moment(s.activatedAt) })),
-      usage: { month: now.toISOString().slice(0, 7), requests: usage.requests, tokens: usage.tokens, cost: usage.costEur.toFixed(4) },
+      usage: { month: now.toISOString().slice(0, 7), requests: usage.requests, tokens: usage.tokens, cost: formatCostEur(usage.costEur).slice(1) },
     };
   }
 

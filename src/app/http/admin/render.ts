@@ -66,3 +66,9 @@ export function field(body: unknown, name: string): string {
   const value = body && typeof body === "object" ? (body as Record<string, unknown>)[name] : undefined;
   return typeof value === "string" ? value.trim() : "";
 }
+
+/** An AI cost in EUR: micro-euro precision as the contract keeps it, trailing zeros trimmed (at least cents). */
+export function formatCostEur(value: number): string {
+  const fixed = (Math.round(value * 1e6) / 1e6).toFixed(6).replace(/0{1,4}$/, "");
+  return `€${fixed}`;
+}
