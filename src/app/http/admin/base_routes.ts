@@ -1,7 +1,16 @@
 // The admin's own pages: sign-in, sign-out, account (change password) and the static assets.
 import { Elysia } from "elysia";
 import htmxSource from "htmx.org/dist/htmx.min.js" with { type: "text" };
-import { changeOwnPassword, signIn, type AdminAccounts, type AuditLog, type PasswordHasher } from "../../../domain/admin/mod.ts";
+import {
+  changeOwnPassword,
+  MIN_ADMIN_PASSWORD_LENGTH,
+  signIn,
+  type AdminAccounts,
+  type AdminUsers,
+  type AuditLog,
+  type PasswordHasher,
+} from "../../../domain/admin/mod.ts";
+import { normalizeEmail } from "../../../domain/customers/mod.ts";
 import { DomainError, type Clock, type Random, type Throttle } from "../../../domain/shared/mod.ts";
 import accountTemplate from "../../../../templates/account.html" with { type: "text" };
 import cssSource from "../../../../templates/assets/admin.css" with { type: "text" };
@@ -20,6 +29,7 @@ import { field, html, page, redirect, safeNext, templateText } from "./render.ts
 /** What the base admin routes need. */
 export interface AdminBaseDeps {
   accounts: AdminAccounts;
+  admins: AdminUsers;
   hasher: PasswordHasher;
   throttle: Throttle;
   random: Random;
@@ -44,6 +54,13 @@ export function createAdminBaseRoutes(
   const login = templateText(loginTemplate);
   const account = templateText(accountTemplate);
   const secure = (request: Request) => isHttps(request, deps.publicUrl, deps.trustProxy);
+  const accountView = async (extra: Record<string, unknown>) => ({
+    errors: {},
+    adminErrors: {},
+    newAdmin: { email: "", name: "" },
+    admins: (await deps.accounts.list()).map((a) => ({ ...a, created: a.createdAt.toISOString().slice(0, 10) })),
+    ...extra,
+  });
 
   return new Elysia({ name: "admin-base" })
     // Browsers ask for it on every admin page; an empty answer keeps their consoles clean.
@@ -83,9 +100,27 @@ export function createAdminBaseRoutes(
       await deps.audit.record({ actor: caller.actor, action: "admin.signed_out", targetType: "admin", targetId: caller.user.id }, deps.clock.now());
       return new Response(null, { status: 303, headers: { location: "/admin/login", "set-cookie": clearedSessionCookie(secure(request)) } });
     })
-    .get("/admin/account", ({ request }) => {
+    .get("/admin/account", async ({ request }) => {
       const caller = adminOf(request);
-      return html(page(account, { errors: {} }, { title: "Account", caller }));
+      return html(page(account, await accountView({}), { title: "Account", caller }));
+    })
+    .post("/admin/account/admins", async ({ request, body }) => {
+      const caller = adminOf(request);
+      const email = normalizeEmail(field(body, "email"));
+      const name = field(body, "name");
+      const password = typeof (body as Record<string, unknown>)?.password === "string" ? String((body as Record<string, unknown>).password) : "";
+      const adminErrors: Record<string, string> = {};
+      if (!email) adminErrors.email = "Enter a valid e-mail address.";
+      else if (await deps.admins.byEmail(email)) adminErrors.email = "An admin with this e-mail already exists.";
+      if (password.length < MIN_ADMIN_PASSWORD_LENGTH) adminErrors.password = `At least ${MIN_ADMIN_PASSWORD_LENGTH} characters.`;
+      if (Object.keys(adminErrors).length || !email) {
+        const view = await accountView({ adminErrors, newAdmin: { email: field(body, "email"), name } });
+        return html(page(account, view, { title: "Account", caller }), 422);
+      }
+      const now = deps.clock.now();
+      const admin = await deps.admins.create({ email, name: name || email.split("@")[0], passwordHash: await deps.hasher.hash(password) }, now);
+      await deps.audit.record({ actor: caller.actor, action: "admin.created", targetType: "admin", targetId: admin.id, details: { email } }, now);
+      return html(page(account, await accountView({}), { title: "Account", caller, flash: { kind: "ok", message: `Admin ${email} added.` } }));
     })
     .post("/admin/account/password", async ({ request, body }) => {
       const caller = adminOf(request);
@@ -100,9 +135,9 @@ export function createAdminBaseRoutes(
       } catch (error) {
         if (!(error instanceof DomainError)) throw error;
         const name = String(error.details.field ?? "form");
-        return html(page(account, { errors: { [name]: error.message } }, { title: "Account", caller }), 422);
+        return html(page(account, await accountView({ errors: { [name]: error.message } }), { title: "Account", caller }), 422);
       }
-      return html(page(account, { errors: {} }, { title: "Account", caller, flash: { kind: "ok", message: "Password changed. Your other sessions were signed out." } }));
+      return html(page(account, await accountView({}), { title: "Account", caller, flash: { kind: "ok", message: "Password changed. Your other sessions were signed out." } }));
     });
 }
 
