@@ -4,45 +4,12 @@ import type { Customer, CustomerImpact, CustomerStore, NewCustomer } from "../..
 import type { License, LicenseStatus, LicenseStore } from "../../domain/licensing/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
 import { isUniqueViolation, withRowLock } from "./_support.ts";
-import { matchingIds } from "./licensing_repos.ts";
+import { matchingIds, toCustomer, toLicense } from "./licensing_repos.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow } from "./schema.ts";
 
-type Row<T> = T extends { "~entity": infer E } ? E : never;
-type CustomerEntity = Row<typeof CustomerRow>;
-type LicenseEntity = Row<typeof LicenseRow>;
 
-function toCustomer(row: CustomerEntity): Customer {
-  return {
-    id: row.id,
-    email: row.email,
-    name: row.name,
-    company: row.company ?? null,
-    notes: row.notes ?? null,
-    status: row.status as Customer["status"],
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-  };
-}
 
-function toLicense(row: LicenseEntity): License {
-  return {
-    id: row.id,
-    keyDigest: row.keyDigest,
-    keySealed: row.keySealed,
-    keyPrefix: row.keyPrefix,
-    customerId: (row.customer as unknown as { id: number }).id,
-    planId: (row.plan as unknown as { id: number }).id,
-    status: row.status as LicenseStatus,
-    domain: row.domain ?? null,
-    expiresAt: row.expiresAt ?? null,
-    activatedAt: row.activatedAt ?? null,
-    lastValidatedAt: row.lastValidatedAt ?? null,
-    metadata: row.metadata ?? {},
-    createdAt: row.createdAt,
-    updatedAt: row.updatedAt,
-  };
-}
 
 const EMAIL_TAKEN = () => new DomainError("conflict", "A customer with this e-mail already exists", { field: "email" });
 

@@ -5,38 +5,11 @@
 import type { Keyring } from "../../domain/encryption/mod.ts";
 import type { Plan, PlanEditor, ProviderName } from "../../domain/plans/mod.ts";
 import type { Db } from "./orm.ts";
+import { toPlan } from "./licensing_repos.ts";
 import { PlanRow, ProviderKeyRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
 
-type Row<T> = T extends { "~entity": infer E } ? E : never;
-type PlanEntity = Row<typeof PlanRow>;
 
-function toPlan(row: PlanEntity): Plan {
-  return {
-    id: row.id,
-    name: row.name,
-    displayName: row.displayName,
-    priceEur: Number(row.priceEur),
-    billing: row.billing as Plan["billing"],
-    isLifetime: row.isLifetime,
-    lifetimeCap: row.lifetimeCap ?? null,
-    limits: {
-      monthlyRequests: row.monthlyRequests,
-      requestsPerMinute: row.requestsPerMinute,
-      requestsPerHour: row.requestsPerHour,
-      monthlyBudgetEur: Number(row.monthlyBudgetEur),
-      maxSites: row.maxSites,
-    },
-    features: row.features,
-    aiIncluded: row.aiIncluded,
-    allowedModels: row.allowedModels as Plan["allowedModels"],
-    defaultProvider: row.defaultProvider as ProviderName,
-    fallbackProvider: (row.fallbackProvider as ProviderName | null) ?? null,
-    defaultModels: row.defaultModels as Plan["defaultModels"],
-    maxTokens: row.maxTokens,
-    active: row.active,
-  };
-}
 
 /** The plan catalogue for the admin: always read from the database (an editor must see its own save). */
 export class DbPlanEditor implements PlanEditor {

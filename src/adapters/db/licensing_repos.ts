@@ -22,7 +22,8 @@ type CustomerEntity = Row<typeof CustomerRow>;
 type LicenseEntity = Row<typeof LicenseRow>;
 type SiteEntity = Row<typeof SiteActivationRow>;
 
-function toPlan(row: PlanEntity): Plan {
+/** A plans row as the domain's Plan. */
+export function toPlan(row: PlanEntity): Plan {
   return {
     id: row.id,
     name: row.name,
@@ -103,7 +104,8 @@ export class MikroPlans implements Plans {
   }
 }
 
-function toCustomer(row: CustomerEntity): Customer {
+/** A customers row as the domain's Customer. */
+export function toCustomer(row: CustomerEntity): Customer {
   return {
     id: row.id,
     email: row.email,
@@ -184,7 +186,8 @@ export async function matchingIds(db: Db, table: string, columns: string[], text
   return (rows as Array<{ id: unknown }>).map((r) => Number(r.id));
 }
 
-function toLicense(row: LicenseEntity): License {
+/** A licenses row (loaded through the ORM) as the domain's License. */
+export function toLicense(row: LicenseEntity): License {
   return {
     id: row.id,
     keyDigest: row.keyDigest,
