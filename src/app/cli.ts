@@ -1,7 +1,7 @@
 // Command-line interface over the same services as the HTTP API: licenses, customers, admins, key rotation.
 import { parseArgs } from "node:util";
 import { hashPassword } from "../adapters/crypto/passwords.ts";
-import { CLI_ACTOR, MIN_ADMIN_PASSWORD_LENGTH } from "../domain/admin/mod.ts";
+import { CLI_ACTOR, createApiToken, MIN_ADMIN_PASSWORD_LENGTH, revokeApiToken } from "../domain/admin/mod.ts";
 import { normalizeEmail } from "../domain/customers/mod.ts";
 import { rotateSecrets } from "../domain/encryption/mod.ts";
 import {
@@ -38,6 +38,8 @@ Commands:
   license suspend KEY | license reactivate KEY | license cancel KEY
   customer list [--search TEXT] [--limit N] [--offset N] [--json]
   admin create --email E --password P [--name NAME]
+  token create --name N --scope read|write  create an admin API token (shown once)
+  token list | token revoke ID
   keys rotate                             re-encrypt every stored secret under ENCRYPTION_KEY
                                           (the previous key goes in ENCRYPTION_KEY_OLD)
   help                                    this text
@@ -283,9 +285,50 @@ async function keysCommand(services: Services, args: string[], io: CliIo): Promi
   return 0;
 }
 
+async function tokenCommand(services: Services, args: string[], io: CliIo): Promise<number> {
+  const [sub, ...rest] = args;
+  if (sub === "create") {
+    const { values, positionals } = parse(rest, { name: { type: "string" }, scope: { type: "string" } });
+    if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+    const scope = required(values, "scope");
+    if (scope !== "read" && scope !== "write") throw new UsageError("--scope must be read or write");
+    const { token, info } = await createApiToken(
+      { tokens: services.tokens, random: services.random, clock: services.clock, audit: services.audit },
+      { name: required(values, "name"), scope, actor: CLI_ACTOR, createdBy: null },
+    );
+    io.out(JSON.stringify({ token, id: info.id, name: info.name, scope: info.scope, prefix: info.prefix }));
+    io.err("Store this token now: it is shown only once.");
+    return 0;
+  }
+  if (sub === "list") {
+    const { positionals } = parse(rest, { json: { type: "boolean" } });
+    if (positionals.length) throw new UsageError(`unexpected argument: ${positionals[0]}`);
+    const rows = (await services.tokens.list()).map((t) => ({
+      id: t.id,
+      name: t.name,
+      prefix: t.prefix,
+      scope: t.scope,
+      created_at: t.createdAt.toISOString(),
+      last_used_at: t.lastUsedAt?.toISOString() ?? "",
+      revoked_at: t.revokedAt?.toISOString() ?? "",
+    }));
+    table(rows, io);
+    return 0;
+  }
+  if (sub === "revoke") {
+    const { positionals } = parse(rest, {});
+    const id = Number(positionals[0]);
+    if (positionals.length !== 1 || !Number.isInteger(id) || id < 1) throw new UsageError("token revoke needs one token id");
+    await revokeApiToken({ tokens: services.tokens, clock: services.clock, audit: services.audit }, { id, actor: CLI_ACTOR });
+    io.out(JSON.stringify({ id, revoked: true }));
+    return 0;
+  }
+  throw new UsageError(sub ? `unknown token command: ${sub}` : "missing token command");
+}
+
 /** Names of the command groups that need the database (everything except help). */
 export function isCliCommand(name: string | undefined): boolean {
-  return name === "license" || name === "customer" || name === "admin" || name === "keys";
+  return name === "license" || name === "customer" || name === "admin" || name === "keys" || name === "token";
 }
 
 /** Runs one CLI command and returns its exit code; never throws. */
@@ -305,6 +348,7 @@ export async function runCli(args: string[], openServices: () => Promise<Service
     if (group === "license") return await licenseCommand(services, rest, io);
     if (group === "customer") return await customerCommand(services, rest, io);
     if (group === "admin") return await adminCommand(services, rest, io);
+    if (group === "token") return await tokenCommand(services, rest, io);
     return await keysCommand(services, rest, io);
   } catch (error) {
     if (error instanceof UsageError) {

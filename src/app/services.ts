@@ -1,7 +1,7 @@
 // Composition root: opens the database, builds the keyring and repositories, and seeds a first start.
 import { createKeyring, cryptoRandom } from "../adapters/crypto/webcrypto_keyring.ts";
 import { argon2Hasher, generatePassword, hashPassword } from "../adapters/crypto/passwords.ts";
-import { DbAdminAccounts } from "../adapters/db/admin_repos.ts";
+import { DbAdminAccounts, DbApiTokens } from "../adapters/db/admin_repos.ts";
 import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
 import { openDatabase, type Db } from "../adapters/db/orm.ts";
 import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
@@ -44,6 +44,7 @@ export interface Services {
   throttle: DbThrottle;
   admins: DbAdminUsers;
   accounts: DbAdminAccounts;
+  tokens: DbApiTokens;
   hasher: typeof argon2Hasher;
   prices: DbPriceTable;
   quota: DbQuotaLedger;
@@ -80,6 +81,7 @@ export async function createServices(
     throttle: new DbThrottle(db),
     admins: new DbAdminUsers(db),
     accounts: new DbAdminAccounts(db),
+    tokens: new DbApiTokens(db),
     hasher: argon2Hasher,
     prices: new DbPriceTable(db),
     quota: new DbQuotaLedger(db),

@@ -1,7 +1,7 @@
 // Admin accounts and their sessions (only the SHA-256 of a session token is stored).
-import type { AdminAccounts, AdminSession, AdminUser } from "../../domain/admin/mod.ts";
+import type { AdminAccounts, AdminSession, AdminUser, ApiToken, ApiTokens } from "../../domain/admin/mod.ts";
 import type { Db } from "./orm.ts";
-import { AdminSessionRow, AdminUserRow } from "./schema.ts";
+import { AdminApiTokenRow, AdminSessionRow, AdminUserRow } from "./schema.ts";
 
 type Row<T> = T extends { "~entity": infer E } ? E : never;
 
@@ -63,5 +63,57 @@ export class DbAdminAccounts implements AdminAccounts {
 
   async deleteSessionsOf(adminId: number, exceptId?: string): Promise<void> {
     await this.db.orm.em.fork().nativeDelete(AdminSessionRow, exceptId ? { admin: adminId, id: { $ne: exceptId } } : { admin: adminId });
+  }
+}
+
+type TokenRow = Row<typeof AdminApiTokenRow>;
+
+function toToken(row: TokenRow): ApiToken {
+  return {
+    id: row.id,
+    name: row.name,
+    prefix: row.tokenPrefix,
+    scope: row.scope as ApiToken["scope"],
+    createdAt: row.createdAt,
+    lastUsedAt: row.lastUsedAt ?? null,
+    revokedAt: row.revokedAt ?? null,
+  };
+}
+
+/** Admin API tokens (the digest only; the token itself was shown once at creation). */
+export class DbApiTokens implements ApiTokens {
+  constructor(private readonly db: Db) {}
+
+  async create(data: { name: string; digest: string; prefix: string; scope: ApiToken["scope"]; createdBy: number | null }, now: Date): Promise<ApiToken> {
+    const em = this.db.orm.em.fork();
+    const row = em.create(AdminApiTokenRow, {
+      name: data.name,
+      tokenDigest: data.digest,
+      tokenPrefix: data.prefix,
+      scope: data.scope,
+      createdBy: data.createdBy,
+      createdAt: now,
+      lastUsedAt: null,
+      revokedAt: null,
+    });
+    await em.flush();
+    return toToken(row);
+  }
+
+  async byDigest(digest: string): Promise<ApiToken | null> {
+    const row = await this.db.orm.em.fork().findOne(AdminApiTokenRow, { tokenDigest: digest });
+    return row ? toToken(row) : null;
+  }
+
+  async list(): Promise<ApiToken[]> {
+    return (await this.db.orm.em.fork().find(AdminApiTokenRow, {}, { orderBy: { id: "desc" } })).map(toToken);
+  }
+
+  async revoke(id: number, now: Date): Promise<boolean> {
+    return (await this.db.orm.em.fork().nativeUpdate(AdminApiTokenRow, { id, revokedAt: null }, { revokedAt: now })) > 0;
+  }
+
+  async touch(id: number, now: Date): Promise<void> {
+    await this.db.orm.em.fork().nativeUpdate(AdminApiTokenRow, { id }, { lastUsedAt: now });
   }
 }

@@ -10,6 +10,9 @@ import type { AdminAreaDeps } from "./admin/area_deps.ts";
 import { createAdminBaseRoutes } from "./admin/base_routes.ts";
 import { createAdminAreaRoutes } from "./admin/routes.ts";
 import { html } from "./admin/render.ts";
+import { createAdminApiGuard, ApiTokenDenied, isAdminApiPath } from "./admin_api_guard.ts";
+import { createAdminApiRoutes } from "./admin_api/routes.ts";
+import { createDocs } from "./docs.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
 import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
 import { openAiError } from "./openai_shapes.ts";
@@ -101,6 +104,7 @@ export function createApp(deps: AppDeps) {
   const arrived = new WeakMap<Request, number>();
   const guard = createLicenseGuard(deps);
   const adminGuard = createAdminGuard(deps);
+  const apiGuard = createAdminApiGuard(deps);
   const ips = new WeakMap<Request, string>();
   const ipOf = (request: Request) => ips.get(request) ?? "unknown";
   type ErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string; headers: Record<string, any> }; path: string };
@@ -186,6 +190,7 @@ export function createApp(deps: AppDeps) {
     .onTransform(async ({ request, body, path, server, set }) => {
       if (body === TOO_LARGE) throw new PayloadTooLarge();
       if (requiresLicense(path)) await guard.authenticate(request, server);
+      if (isAdminApiPath(path)) await apiGuard.authenticate(request, ipOf(request));
       if (requiresAdmin(path)) await adminGuard.authenticate(request, path, set.headers as Record<string, string>, ipOf(request), body);
       else if (path === "/admin/login" && request.method === "POST" && !sameOrigin(request, deps.publicUrl)) {
         throw new AdminDenied(403, "Cross-origin request refused");
@@ -194,6 +199,11 @@ export function createApp(deps: AppDeps) {
     })
     .onError((context) => {
       const { error, set, path } = context;
+      if (error instanceof ApiTokenDenied) {
+        set.status = error.status;
+        if (error.status === 401) set.headers["www-authenticate"] = 'Bearer realm="chatello-admin-api"';
+        return errorBody(error.message, error.code);
+      }
       if (error instanceof AdminDenied) {
         if (error.location) return new Response(null, { status: 303, headers: { ...(set.headers as Record<string, string>), location: error.location } });
         set.status = error.status;
@@ -217,8 +227,10 @@ export function createApp(deps: AppDeps) {
         ms: begin == null ? undefined : Math.round((performance.now() - begin) * 10) / 10,
       });
     })
+    .use(createDocs(deps.version))
     .use(createAdminBaseRoutes(deps, adminGuard.adminOf, ipOf))
     .use(createAdminAreaRoutes(deps, adminGuard.adminOf))
+    .use(createAdminApiRoutes(deps, apiGuard.tokenOf))
     .use(createPluginApiRoutes(deps, guard.licenseOf))
     .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
     .use(createUsageRoutes(deps, guard.licenseOf));

@@ -64,3 +64,14 @@ export {
   type PasswordHasher,
   type SignIn,
 } from "./sessions.ts";
+export {
+  API_TOKEN_PATTERN,
+  apiTokenDigest,
+  checkApiToken,
+  createApiToken,
+  revokeApiToken,
+  type ApiToken,
+  type ApiTokens,
+  type TokenCheck,
+  type TokenScope,
+} from "./api_tokens.ts";

@@ -11,3 +11,7 @@ declare module "*/templates/assets/admin.js" {
   const text: string;
   export default text;
 }
+declare module "swagger-ui-dist/swagger-ui-bundle.js" {
+  const text: string;
+  export default text;
+}
