@@ -1,7 +1,7 @@
 // API documentation: the OpenAPI 3 document at /swagger/json and Swagger UI at /swagger, with the Swagger
 // UI assets served by the service itself, so the docs work with no internet access.
 import { openapi } from "@elysiajs/openapi";
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 
@@ -10,14 +10,120 @@ const ASSETS: Record<string, { type: string; body: string }> = {
   "swagger-ui.css": { type: "text/css; charset=utf-8", body: swaggerCss as unknown as string },
 };
 
+/** The contract's error body, shared by every documented error answer. */
+export const ErrorBody = t.Object(
+  { error: t.String({ description: "Human message (old plugins match on it)" }), code: t.String({ description: "Stable snake_case code" }) },
+  { additionalProperties: true },
+);
+
+/** ErrorBody with a response description and examples (the same shape; only the documentation differs). */
+export function errorResponse(description: string, ...examples: Record<string, unknown>[]) {
+  return t.Object(ErrorBody.properties, { additionalProperties: true, description, ...(examples.length ? { examples } : {}) });
+}
+
+/** OpenAI's error envelope, as /v1 answers every error. */
+export function openAiErrorResponse(description: string, ...examples: Record<string, unknown>[]) {
+  return t.Object(
+    {
+      error: t.Object(
+        { message: t.String(), type: t.String(), code: t.Union([t.String(), t.Null()]), param: t.Optional(t.Union([t.String(), t.Null()])) },
+        { additionalProperties: true },
+      ),
+    },
+    { additionalProperties: true, description, ...(examples.length ? { examples } : {}) },
+  );
+}
+
+/** The answers of every licensed route before it runs: 401 from the key check, 429 from the bad-key throttle. */
+export const LICENSE_ERRORS = {
+  401: errorResponse(
+    "License missing, unknown, inactive or expired",
+    { error: "License key required", code: "license_missing" },
+    { error: "Invalid or inactive license", code: "license_invalid", status: null },
+    { error: "Invalid or inactive license", code: "license_inactive", status: "suspended" },
+    { error: "License expired", code: "license_expired", expires_at: "2026-01-31T00:00:00.000Z" },
+  ),
+  429: errorResponse("Too many invalid license keys from this address (Retry-After says when to retry)", {
+    error: "Too many invalid license keys from this address, try again later",
+    code: "too_many_invalid_keys",
+    reset_time: "2026-03-15T12:10:00.000Z",
+  }),
+};
+
+/** The answers of every route that reads a JSON body. */
+export const BODY_ERRORS = {
+  400: errorResponse("Malformed JSON", { error: "JSON data required", code: "invalid_json" }),
+  413: errorResponse("Body over 1 MiB", { error: "Request body too large (limit 1 MiB)", code: "payload_too_large", limit_bytes: 1048576 }),
+  422: errorResponse("A field of the wrong type or out of range", { error: "Invalid request: site_url: Expected string", code: "invalid_request", field: "site_url" }),
+};
+
+/**
+ * A ready Response from a route with `response` schemas: Elysia sends Response objects as they are (it only
+ * validates plain values against the schemas), so the type system is told it never reaches that check.
+ */
+export function asIs(response: Response): never {
+  return response as never;
+}
+
+type Security = Array<Record<string, string[]>>;
+/** Security of the plugin API. */
+export const LICENSE_SECURITY: Security = [{ licenseKey: [] }];
+/** Security of /v1: the key in X-License-Key or as a bearer token (how OpenAI SDKs send it). */
+export const V1_SECURITY: Security = [{ licenseKey: [] }, { licenseBearer: [] }];
+/** Security of the old dashboard's JSON routes: the admin session; changes also need the CSRF header. */
+export const ADMIN_SESSION_READ: Security = [{ adminSession: [] }];
+export const ADMIN_SESSION_WRITE: Security = [{ adminSession: [], adminCsrf: [] }];
+
+/** The route fields the document fix-up reads. */
+type RouteLike = { method: string; path: string; hooks?: { body?: unknown } };
+
+const SSE_CONTENT = {
+  schema: { type: "string", description: "Server-sent events (`data: {...}` lines), ending when the provider's stream ends" },
+  example: 'data: {"id":"chatcmpl-1","object":"chat.completion.chunk","choices":[{"index":0,"delta":{"content":"Hi"}}]}\n\ndata: [DONE]\n\n',
+};
+
+/**
+ * Completes the generated document where the generator cannot:
+ * - request bodies: the app's own body parser (the global onParse hook) makes the generator leave every
+ *   `requestBody.content` empty, so each route's `body` schema is put back as application/json (not
+ *   required when the schema is optional);
+ * - streaming answers: an operation whose `detail` has `"x-streaming": true` also documents its 200 as
+ *   `text/event-stream` (the generator knows one content type per status).
+ */
+function completeDocument(document: any, routes: RouteLike[]): any {
+  const copy = structuredClone(document);
+  for (const route of routes) {
+    const operation = copy.paths?.[route.path.replace(/:([^/]+)/g, "{$1}")]?.[route.method.toLowerCase()];
+    const body = route.hooks?.body as Record<string | symbol, unknown> | undefined;
+    if (!operation?.requestBody || !body || typeof body !== "object") continue;
+    if (Object.keys(operation.requestBody.content ?? {}).length > 0) continue;
+    const optional = Object.getOwnPropertySymbols(body).some((key) => String(key) === "Symbol(TypeBox.Optional)");
+    operation.requestBody = { ...operation.requestBody, required: !optional, content: { "application/json": { schema: JSON.parse(JSON.stringify(body)) } } };
+  }
+  for (const item of Object.values<any>(copy.paths ?? {})) {
+    for (const operation of Object.values<any>(item ?? {})) {
+      const ok = operation?.["x-streaming"] ? operation.responses?.["200"] : undefined;
+      if (ok?.content && !ok.content["text/event-stream"]) ok.content["text/event-stream"] = SSE_CONTENT;
+    }
+  }
+  return copy;
+}
+
 /** The docs plugin; `version` is the service's. */
 export function createDocs(version: string) {
-  return new Elysia({ name: "docs" })
+  const docs = new Elysia({ name: "docs" });
+  // Every route of the whole application: the plugins share one router history (protected in the types).
+  const allRoutes = () => (docs as unknown as { getGlobalRoutes(): RouteLike[] }).getGlobalRoutes();
+  return docs
     .get("/swagger/assets/:name", ({ params }) => {
       const asset = ASSETS[params.name];
       if (!asset) return new Response("Not found", { status: 404, headers: { "content-type": "text/plain" } });
       return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
     }, { detail: { hide: true } })
+    .onAfterHandle(({ path, response }) => {
+      if (path !== "/swagger/json" || !response || typeof response !== "object" || response instanceof Response) return;
+      return completeDocument(response, allRoutes());
+    })
     .use(
       openapi({
         path: "/swagger",
@@ -47,6 +153,9 @@ export function createDocs(version: string) {
             securitySchemes: {
               licenseKey: { type: "apiKey", in: "header", name: "X-License-Key", description: "A license key, CHA-XXXXXXXX-XXXXXXXX-XXXXXXXX-XXXXXXXX" },
               adminToken: { type: "http", scheme: "bearer", description: "An admin API token (chtl_...), created in the admin or with `token create`" },
+              licenseBearer: { type: "http", scheme: "bearer", description: "On /v1 only: the license key as bearer token (the OpenAI SDKs' API key)" },
+              adminSession: { type: "apiKey", in: "cookie", name: "chatello_admin", description: "The admin UI's session cookie (sign in at /admin/login)" },
+              adminCsrf: { type: "apiKey", in: "header", name: "X-CSRF-Token", description: "The admin session's CSRF token, required on changes" },
             },
           },
         },

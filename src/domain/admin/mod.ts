@@ -75,3 +75,4 @@ export {
   type TokenCheck,
   type TokenScope,
 } from "./api_tokens.ts";
+export { removeVendorKey, setVendorKey, vendorKeyProblem, type VendorKeyStore } from "./vendor_keys.ts";

@@ -1,11 +1,15 @@
-// The admin's own pages: sign-in, sign-out, account (change password) and the static assets.
+// The admin's own pages: sign-in, sign-out, account (change password, admins, admin API tokens) and the
+// static assets.
 import { Elysia } from "elysia";
 import htmxSource from "htmx.org/dist/htmx.min.js" with { type: "text" };
 import {
   changeOwnPassword,
+  createApiToken,
   MIN_ADMIN_PASSWORD_LENGTH,
+  revokeApiToken,
   signIn,
   type AdminAccounts,
+  type ApiTokens,
   type AdminUsers,
   type AuditLog,
   type PasswordHasher,
@@ -35,8 +39,14 @@ export interface AdminBaseDeps {
   random: Random;
   clock: Clock;
   audit: AuditLog;
+  tokens: ApiTokens;
   publicUrl: string;
   trustProxy: boolean;
+}
+
+/** A date and time for the token table ("" when unset). */
+function when(date: Date | null): string {
+  return date ? `${date.toISOString().slice(0, 16).replace("T", " ")} UTC` : "";
 }
 
 const ASSETS: Record<string, { type: string; body: string }> = {
@@ -59,6 +69,19 @@ export function createAdminBaseRoutes(
     adminErrors: {},
     newAdmin: { email: "", name: "" },
     admins: (await deps.accounts.list()).map((a) => ({ ...a, created: a.createdAt.toISOString().slice(0, 10) })),
+    tokenErrors: {},
+    newToken: null,
+    tokenForm: { name: "", read: true, write: false },
+    tokens: (await deps.tokens.list()).map((t) => ({
+      id: t.id,
+      name: t.name,
+      prefix: t.prefix,
+      scope: t.scope,
+      created: when(t.createdAt),
+      lastUsed: when(t.lastUsedAt),
+      revoked: when(t.revokedAt),
+      active: !t.revokedAt,
+    })),
     ...extra,
   });
 
@@ -100,9 +123,10 @@ export function createAdminBaseRoutes(
       await deps.audit.record({ actor: caller.actor, action: "admin.signed_out", targetType: "admin", targetId: caller.user.id }, deps.clock.now());
       return new Response(null, { status: 303, headers: { location: "/admin/login", "set-cookie": clearedSessionCookie(secure(request)) } });
     })
-    .get("/admin/account", async ({ request }) => {
+    .get("/admin/account", async ({ request, query }) => {
       const caller = adminOf(request);
-      return html(page(account, await accountView({}), { title: "Account", caller }));
+      const flash = query.revoked === "1" ? { kind: "ok", message: "Token revoked: requests with it are refused from now on." } : null;
+      return html(page(account, await accountView({}), { title: "Account", caller, flash }));
     })
     .post("/admin/account/admins", async ({ request, body }) => {
       const caller = adminOf(request);
@@ -121,6 +145,37 @@ export function createAdminBaseRoutes(
       const admin = await deps.admins.create({ email, name: name || email.split("@")[0], passwordHash: await deps.hasher.hash(password) }, now);
       await deps.audit.record({ actor: caller.actor, action: "admin.created", targetType: "admin", targetId: admin.id, details: { email } }, now);
       return html(page(account, await accountView({}), { title: "Account", caller, flash: { kind: "ok", message: `Admin ${email} added.` } }));
+    })
+    .post("/admin/account/tokens", async ({ request, body }) => {
+      const caller = adminOf(request);
+      const name = field(body, "name");
+      const scope = field(body, "scope");
+      try {
+        const created = await createApiToken(deps, { name, scope, actor: caller.actor, createdBy: caller.user.id });
+        // The only answer that ever carries the secret: never cached, never redirected through a URL.
+        const view = await accountView({ newToken: { token: created.token, name: created.info.name, scope: created.info.scope } });
+        const flash = { kind: "ok", message: `Token "${created.info.name}" created. Copy it now: it will not be shown again.` };
+        return html(page(account, view, { title: "Account", caller, flash }), 200, { "cache-control": "no-store" });
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        const key = String(error.details.field ?? "form");
+        const message = key === "name" ? "Enter a name of 1 to 100 characters." : key === "scope" ? "Choose read or write." : error.message;
+        const tokenForm = { name, read: scope !== "write", write: scope === "write" };
+        return html(page(account, await accountView({ tokenErrors: { [key]: message }, tokenForm }), { title: "Account", caller }), 422);
+      }
+    })
+    .post("/admin/account/tokens/:id/revoke", async ({ request, params }) => {
+      const caller = adminOf(request);
+      const id = /^[1-9][0-9]{0,15}$/.test(params.id) ? Number(params.id) : 0;
+      try {
+        if (!id) throw new DomainError("not_found", "No active token with that id");
+        await revokeApiToken(deps, { id, actor: caller.actor });
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code !== "not_found") throw error;
+        const view = await accountView({ tokenErrors: { form: "No active token with that id (already revoked?)." } });
+        return html(page(account, view, { title: "Account", caller }), 404);
+      }
+      return redirect(request, "/admin/account?revoked=1#tokens");
     })
     .post("/admin/account/password", async ({ request, body }) => {
       const caller = adminOf(request);

@@ -1,6 +1,6 @@
 // Customers pages (list, search, detail, add, edit, delete) and the old dashboard's customer JSON routes.
 // Also the small view helpers the licenses area shares (pager, dates, field errors, page-or-fragment).
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { DbCustomerStore, AdminCustomerLicenseQueries } from "../../../adapters/db/admin_customer_license_repos.ts";
 import { createCustomer, deleteCustomer, updateCustomer, type Customer } from "../../../domain/customers/mod.ts";
 import { effectiveStatus, type License } from "../../../domain/licensing/mod.ts";
@@ -12,6 +12,7 @@ import customersFormTemplate from "../../../../templates/customers_form.html" wi
 import customersShowTemplate from "../../../../templates/customers_show.html" with { type: "text" };
 import pagerTemplate from "../../../../templates/_customer_pager.html" with { type: "text" };
 import tableTemplate from "../../../../templates/_customer_table.html" with { type: "text" };
+import { ADMIN_SESSION_READ, ADMIN_SESSION_WRITE, BODY_ERRORS, errorResponse } from "../docs.ts";
 import { domainErrorResponse, errorBody, json } from "../errors.ts";
 import type { AdminCaller } from "./admin_guard.ts";
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
@@ -107,6 +108,54 @@ function jsonError(error: unknown): Response {
   const mapped = domainErrorResponse(error);
   return json(mapped.status, mapped.body);
 }
+
+// OpenAPI documentation of the compatibility JSON routes (they answer Response objects, so Elysia sends them as they are).
+const Open = { additionalProperties: true } as const;
+const NullableText = t.Union([t.String(), t.Null()]);
+const CUSTOMER_EXAMPLE = {
+  id: 7,
+  email: "mario@example.com",
+  name: "Mario Rossi",
+  company: "Rossi Srl",
+  notes: null,
+  status: "active",
+  created_at: "2026-03-15T12:00:00.000Z",
+  updated_at: "2026-03-15T12:00:00.000Z",
+};
+const CustomerFields = {
+  id: t.Number(),
+  email: t.String(),
+  name: t.String(),
+  company: NullableText,
+  notes: NullableText,
+  status: t.String(),
+  created_at: t.String({ format: "date-time" }),
+  updated_at: t.String({ format: "date-time" }),
+};
+const CustomerJson = t.Object(CustomerFields, Open);
+const CustomerInput = {
+  content: {
+    "application/json": {
+      schema: {
+        type: "object",
+        additionalProperties: true,
+        properties: { email: { type: "string", format: "email" }, name: { type: "string" }, company: { type: "string" }, notes: { type: "string" } },
+      },
+      example: { email: "mario@example.com", name: "Mario Rossi", company: "Rossi Srl" },
+    },
+  },
+} as const;
+const COMPAT = "Admin (compatibility)";
+const SESSION_ERRORS = {
+  401: errorResponse("No valid admin session", { error: "Sign in required", code: "admin_session_required" }),
+};
+const CHANGE_ERRORS = {
+  ...SESSION_ERRORS,
+  403: errorResponse("Missing or invalid X-CSRF-Token, or a cross-origin request", { error: "Missing or invalid CSRF token", code: "forbidden" }),
+};
+const CustomerNotFound = errorResponse("No such customer", { error: "Customer not found", code: "not_found" });
+const CustomerInvalid = errorResponse("A field is missing or invalid", { error: "Invalid e-mail address", code: "invalid_request", field: "email" });
+const CustomerConflict = errorResponse("Another customer has that e-mail", { error: "A customer with this e-mail already exists", code: "conflict", field: "email" });
 
 const FLASHES: Record<string, { kind: string; message: string }> = {
   deleted: { kind: "ok", message: "Customer deleted." },
@@ -262,6 +311,28 @@ export function createCustomerRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
           created_at: l.createdAt.toISOString(),
         })),
       });
+    }, {
+      detail: { summary: "Get a customer", description: "The customer and their licenses (key prefixes only). Admin session.", tags: [COMPAT], security: ADMIN_SESSION_READ },
+      response: {
+        200: t.Object(
+          {
+            ...CustomerFields,
+            licenses: t.Array(
+              t.Object(
+                { id: t.Number(), key_prefix: t.String(), plan: NullableText, status: t.String(), expires_at: NullableText, created_at: t.String({ format: "date-time" }) },
+                Open,
+              ),
+            ),
+          },
+          {
+            ...Open,
+            description: "The customer",
+            examples: [{ ...CUSTOMER_EXAMPLE, licenses: [{ id: 3, key_prefix: "CHA-1F3A9C0B", plan: "pro", status: "active", expires_at: null, created_at: "2026-03-15T12:00:00.000Z" }] }],
+          },
+        ),
+        ...SESSION_ERRORS,
+        404: CustomerNotFound,
+      },
     })
     .post("/api/customer", async ({ request, body }) => {
       const data = jsonBodyOf(body);
@@ -272,6 +343,24 @@ export function createCustomerRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       } catch (error) {
         return jsonError(error);
       }
+    }, {
+      detail: {
+        summary: "Create a customer",
+        description: "Admin session and X-CSRF-Token.",
+        tags: [COMPAT],
+        security: ADMIN_SESSION_WRITE,
+        requestBody: { required: true, ...CustomerInput },
+      },
+      response: {
+        201: t.Object(
+          { success: t.Boolean(), customer_id: t.Number(), message: t.String(), customer: CustomerJson },
+          { ...Open, description: "Created", examples: [{ success: true, customer_id: 7, message: "Customer created", customer: CUSTOMER_EXAMPLE }] },
+        ),
+        ...BODY_ERRORS,
+        ...CHANGE_ERRORS,
+        409: CustomerConflict,
+        422: CustomerInvalid,
+      },
     })
     .put("/api/customer/:id", async ({ request, params, body }) => {
       const data = jsonBodyOf(body);
@@ -292,6 +381,25 @@ export function createCustomerRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       } catch (error) {
         return jsonError(error);
       }
+    }, {
+      detail: {
+        summary: "Update a customer",
+        description: "A partial update: fields not sent are kept. Admin session and X-CSRF-Token.",
+        tags: [COMPAT],
+        security: ADMIN_SESSION_WRITE,
+        requestBody: { required: true, ...CustomerInput },
+      },
+      response: {
+        200: t.Object(
+          { success: t.Boolean(), message: t.String(), customer: CustomerJson },
+          { ...Open, description: "Updated", examples: [{ success: true, message: "Customer updated", customer: CUSTOMER_EXAMPLE }] },
+        ),
+        ...BODY_ERRORS,
+        ...CHANGE_ERRORS,
+        404: CustomerNotFound,
+        409: CustomerConflict,
+        422: CustomerInvalid,
+      },
     })
     .delete("/api/customer/:id", async ({ request, params }) => {
       const id = parseId(params.id);
@@ -306,5 +414,19 @@ export function createCustomerRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       } catch (error) {
         return jsonError(error);
       }
+    }, {
+      detail: { summary: "Delete a customer", description: "Deletes the customer with their licenses, site activations and usage. Admin session and X-CSRF-Token.", tags: [COMPAT], security: ADMIN_SESSION_WRITE },
+      response: {
+        200: t.Object(
+          {
+            success: t.Boolean(),
+            message: t.String(),
+            deleted: t.Object({ licenses: t.Number(), site_activations: t.Number(), usage_events: t.Number() }, Open),
+          },
+          { ...Open, description: "Deleted", examples: [{ success: true, message: "Customer deleted", deleted: { licenses: 1, site_activations: 2, usage_events: 40 } }] },
+        ),
+        ...CHANGE_ERRORS,
+        404: CustomerNotFound,
+      },
     });
 }

@@ -1,6 +1,6 @@
 // Licenses pages: list with filters, create (the key shown once), show (the full key), lifecycle actions,
 // plan changes, deletion and site releases; and the old dashboard's POST /api/create_license.
-import { Elysia } from "elysia";
+import { Elysia, t } from "elysia";
 import { AdminCustomerLicenseQueries, DbLicenseStore } from "../../../adapters/db/admin_customer_license_repos.ts";
 import {
   changeLicensePlan,
@@ -27,6 +27,7 @@ import licensesCreatedTemplate from "../../../../templates/licenses_created.html
 import licensesDeleteTemplate from "../../../../templates/licenses_delete.html" with { type: "text" };
 import licensesNewTemplate from "../../../../templates/licenses_new.html" with { type: "text" };
 import licensesShowTemplate from "../../../../templates/licenses_show.html" with { type: "text" };
+import { ADMIN_SESSION_WRITE, BODY_ERRORS, errorResponse } from "../docs.ts";
 import { domainErrorResponse, errorBody, json } from "../errors.ts";
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
 import {
@@ -337,5 +338,55 @@ export function createLicenseRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
         const mapped = domainErrorResponse(error);
         return json(mapped.status, mapped.body);
       }
+    }, {
+      detail: {
+        summary: "Create a license (old dashboard)",
+        description:
+          "Finds the customer by e-mail or creates it (named after the e-mail's local part), then issues a license on the plan. " +
+          "`customer_email` and `plan_id` are accepted as aliases. Admin session and X-CSRF-Token.",
+        tags: ["Admin (compatibility)"],
+        security: ADMIN_SESSION_WRITE,
+        requestBody: {
+          required: true,
+          content: {
+            "application/json": {
+              schema: {
+                type: "object",
+                additionalProperties: true,
+                properties: {
+                  email: { type: "string", format: "email" },
+                  customer_email: { type: "string", format: "email", description: "Alias of email" },
+                  plan: { type: "string", description: "Plan name, e.g. pro" },
+                  plan_id: { anyOf: [{ type: "integer" }, { type: "string" }], description: "Alias of plan: the plan's id" },
+                  duration_months: { type: "integer", minimum: 1, maximum: 120, description: "Omitted: the plan's billing term" },
+                  domain: { type: "string" },
+                },
+              },
+              example: { email: "mario@example.com", plan: "pro", duration_months: 12 },
+            },
+          },
+        } as const,
+      },
+      response: {
+        200: t.Object(
+          { success: t.Boolean(), license_key: t.String(), customer_id: t.Number(), expires_at: t.Union([t.String({ format: "date-time" }), t.Null()]), message: t.String() },
+          {
+            additionalProperties: true,
+            description: "Created; the key is shown here once",
+            examples: [
+              { success: true, license_key: "CHA-1F3A9C0B-77D2E4A1-0B9C8D7E-A1B2C3D4", customer_id: 7, expires_at: "2027-03-15T12:00:00.000Z", message: "License created and assigned automatically" },
+            ],
+          },
+        ),
+        ...BODY_ERRORS,
+        401: errorResponse("No valid admin session", { error: "Sign in required", code: "admin_session_required" }),
+        403: errorResponse("Missing or invalid X-CSRF-Token, or a cross-origin request", { error: "Missing or invalid CSRF token", code: "forbidden" }),
+        409: errorResponse("The plan's cap is reached (e.g. founders lifetime deals)", { error: "Lifetime licenses sold out", code: "limit_reached", field: "plan", cap: 500, sold: 500 }),
+        422: errorResponse(
+          "email missing, unknown plan, or a bad duration_months or domain",
+          { error: "Invalid request: email is required", code: "invalid_request", field: "email" },
+          { error: "Invalid request: unknown plan", code: "invalid_request", field: "plan" },
+        ),
+      },
     });
 }
