@@ -88,8 +88,19 @@ const SSE_CONTENT = {
  *   `requestBody.content` empty, so each route's `body` schema is put back as application/json (not
  *   required when the schema is optional);
  * - streaming answers: an operation whose `detail` has `"x-streaming": true` also documents its 200 as
- *   `text/event-stream` (the generator knows one content type per status).
+ *   `text/event-stream` (the generator knows one content type per status);
+ * - the 500 every route can answer (`internal_error`, never a stack trace), added where not declared.
  */
+const INTERNAL_ERROR = {
+  description: "Unexpected failure: the answer names no cause and carries no stack trace (see the service log by X-Request-Id)",
+  content: {
+    "application/json": {
+      schema: { type: "object", required: ["error", "code"], properties: { error: { type: "string" }, code: { type: "string" } } },
+      example: { error: "Internal server error", code: "internal_error" },
+    },
+  },
+};
+
 function completeDocument(document: any, routes: RouteLike[]): any {
   const copy = structuredClone(document);
   for (const route of routes) {
@@ -104,6 +115,7 @@ function completeDocument(document: any, routes: RouteLike[]): any {
     for (const operation of Object.values<any>(item ?? {})) {
       const ok = operation?.["x-streaming"] ? operation.responses?.["200"] : undefined;
       if (ok?.content && !ok.content["text/event-stream"]) ok.content["text/event-stream"] = SSE_CONTENT;
+      if (operation?.responses && !operation.responses["500"]) operation.responses["500"] = INTERNAL_ERROR;
     }
   }
   return copy;
