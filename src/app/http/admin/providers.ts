@@ -1,7 +1,9 @@
 // Vendor provider keys: set, replace, remove, test connection.
 import { Elysia } from "elysia";
 import { DbPlanEditor, DbVendorKeys, probeProvider, type ProbeResult } from "../../../adapters/db/admin_plan_provider_repos.ts";
+import { removeVendorKey, setVendorKey } from "../../../domain/admin/mod.ts";
 import { isProviderName, PROVIDERS, type ProviderName } from "../../../domain/plans/mod.ts";
+import { DomainError } from "../../../domain/shared/mod.ts";
 import providerProbeTemplate from "../../../../templates/providers_probe.html" with { type: "text" };
 import providersTemplate from "../../../../templates/providers.html" with { type: "text" };
 import type { AdminCaller } from "./admin_guard.ts";
@@ -12,14 +14,6 @@ const LABELS: Record<ProviderName, string> = { openai: "OpenAI", anthropic: "Ant
 
 /** Seconds a connection test may take before it counts as failed. */
 const PROBE_TIMEOUT_MS = 10_000;
-
-/** Why a typed key is refused; null when it looks like a key. Keys are opaque, so only the shape is checked. */
-function keyProblem(apiKey: string): string | null {
-  if (apiKey === "") return "Paste the API key.";
-  if (apiKey.length < 8 || apiKey.length > 512) return "An API key is 8 to 512 characters long.";
-  if (/[\s\u0000-\u001f\u007f]/.test(apiKey)) return "An API key has no spaces or control characters.";
-  return null;
-}
 
 /** What the admin is told about a test: the status only, never the provider's own words (they may echo the key). */
 function testView(result: ProbeResult | "no_key") {
@@ -89,14 +83,12 @@ export function createProviderRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       if (!isProviderName(provider)) return html("<p>No such provider.</p>", 404);
       // `field` trims: a pasted key often carries a trailing newline, which is never part of the key.
       const apiKey = field(body, "api_key");
-      const problem = keyProblem(apiKey);
-      if (problem) return render(caller, { status: 422, errors: { [provider]: problem } });
-      const now = deps.clock.now();
-      const { replaced, last4 } = await vendorKeys.set(provider, apiKey, now);
-      await deps.audit.record(
-        { actor: caller.actor, action: "provider_key.set", targetType: "provider_key", targetId: provider, details: { provider, last4, replaced } },
-        now,
-      );
+      try {
+        await setVendorKey({ vendorKeys, clock: deps.clock, audit: deps.audit }, { provider, apiKey, actor: caller.actor });
+      } catch (error) {
+        if (!(error instanceof DomainError)) throw error;
+        return render(caller, { status: 422, errors: { [provider]: error.message } });
+      }
       return redirect(request, `/admin/providers?done=set:${provider}`);
     })
     .post("/admin/providers/:provider/remove", async ({ request, params, body }) => {
@@ -106,12 +98,12 @@ export function createProviderRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
       if (field(body, "confirm") !== "yes") {
         return render(caller, { status: 422, errors: { [provider]: "Tick the confirmation to remove the key." } });
       }
-      const last4 = await vendorKeys.remove(provider);
-      if (last4 === null) return render(caller, { status: 404, errors: { [provider]: "There is no key to remove." } });
-      await deps.audit.record(
-        { actor: caller.actor, action: "provider_key.removed", targetType: "provider_key", targetId: provider, details: { provider, last4 } },
-        deps.clock.now(),
-      );
+      try {
+        await removeVendorKey({ vendorKeys, clock: deps.clock, audit: deps.audit }, { provider, actor: caller.actor });
+      } catch (error) {
+        if (!(error instanceof DomainError) || error.code !== "not_found") throw error;
+        return render(caller, { status: 404, errors: { [provider]: "There is no key to remove." } });
+      }
       return redirect(request, `/admin/providers?done=removed:${provider}`);
     })
     .post("/admin/providers/:provider/test", async ({ request, params }) => {
