@@ -31,6 +31,8 @@ export const PlanRow = defineEntity({
     defaultModels: p.json<Record<string, string>>(),
     maxTokens: p.integer(),
     active: p.boolean(),
+    // Paddle price ids sold as this plan: [{ price_id, months }] (months 0 = one-time lifetime purchase).
+    paddlePrices: p.json<Array<{ price_id: string; months: number }>>().nullable(),
     createdAt: createdAt(),
     updatedAt: updatedAt(),
   },
@@ -298,6 +300,79 @@ export const ThrottleBucketRow = defineEntity({
   },
 });
 
+export const MailOutboxRow = defineEntity({
+  name: "MailOutboxRow",
+  tableName: "mail_outbox",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    // Unique per message purpose (e.g. "expiring_7d:license:12:2026-12-01"), so a warning is never sent twice.
+    dedupeKey: p.string().length(191).unique(),
+    kind: p.string().length(48),
+    recipient: p.string().length(254),
+    subject: p.string().length(255),
+    textBody: p.text(),
+    htmlBody: p.text(),
+    // "queued" | "sent" | "failed" (gave up) | "stored" (no SMTP configured: kept for the admin to read)
+    status: p.string().length(16).index(),
+    attempts: p.integer(),
+    nextAttemptAt: p.datetime(3).index(),
+    lastError: p.string().length(255).nullable(),
+    createdAt: createdAt(),
+    sentAt: p.datetime(3).nullable(),
+  },
+});
+
+export const JobLeaseRow = defineEntity({
+  name: "JobLeaseRow",
+  tableName: "job_leases",
+  properties: {
+    // One row per scheduled job; the holder runs it until leaseUntil, so several instances run it once.
+    job: p.string().length(64).primary(),
+    holder: p.string().length(64).nullable(),
+    leaseUntil: p.datetime(3),
+    lastStartedAt: p.datetime(3).nullable(),
+    lastFinishedAt: p.datetime(3).nullable(),
+    lastOutcome: p.string().length(16).nullable(),
+    lastDetails: p.json<Record<string, unknown>>().nullable(),
+  },
+});
+
+export const WebhookEndpointRow = defineEntity({
+  name: "WebhookEndpointRow",
+  tableName: "webhook_endpoints",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    url: p.string().length(2048),
+    events: p.json<string[]>(),
+    secretSealed: p.text(),
+    paused: p.boolean(),
+    description: p.string().length(255).nullable(),
+    createdAt: createdAt(),
+    updatedAt: updatedAt(),
+  },
+});
+
+export const WebhookDeliveryRow = defineEntity({
+  name: "WebhookDeliveryRow",
+  tableName: "webhook_deliveries",
+  properties: {
+    id: p.integer().primary().autoincrement(),
+    endpoint: () => p.manyToOne(WebhookEndpointRow).deleteRule("cascade"),
+    eventId: p.string().length(64),
+    eventType: p.string().length(48),
+    payload: p.json<Record<string, unknown>>(),
+    // "pending" | "delivered" | "failed" (gave up)
+    status: p.string().length(16).index(),
+    attempts: p.integer(),
+    nextAttemptAt: p.datetime(3).index(),
+    lastStatusCode: p.integer().nullable(),
+    lastError: p.string().length(255).nullable(),
+    createdAt: createdAt(),
+    deliveredAt: p.datetime(3).nullable(),
+  },
+  uniques: [{ properties: ["endpoint", "eventId"] }],
+});
+
 /** Every entity, in dependency order, for the ORM configuration. */
 export const ENTITIES = [
   PlanRow,
@@ -316,4 +391,8 @@ export const ENTITIES = [
   AuditLogRow,
   ProcessedWebhookEventRow,
   ThrottleBucketRow,
+  MailOutboxRow,
+  JobLeaseRow,
+  WebhookEndpointRow,
+  WebhookDeliveryRow,
 ];
