@@ -12,6 +12,7 @@ import { createAdminAreaRoutes } from "./admin/routes.ts";
 import { html } from "./admin/render.ts";
 import { createAdminApiGuard, ApiTokenDenied, isAdminApiPath } from "./admin_api_guard.ts";
 import { createAdminApiRoutes } from "./admin_api/routes.ts";
+import { createPaymentRoutes } from "./payments_api.ts";
 import { createDocs } from "./docs.ts";
 import { createPluginApiRoutes, type PluginApiDeps } from "./api.ts";
 import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
@@ -100,6 +101,8 @@ function messageOf(error: unknown): string {
 export function createApp(deps: AppDeps) {
   const routes = new Map<string, Set<string>>();
   const started = new WeakMap<Request, number>();
+  // The exact bytes of each parsed body, for signature checks (Paddle and payment webhooks sign the raw body).
+  const rawBodies = new WeakMap<Request, string>();
   // Arrival on the service's clock: the proxy's overhead counts from here (auth and parsing included).
   const arrived = new WeakMap<Request, number>();
   const guard = createLicenseGuard(deps);
@@ -180,6 +183,7 @@ export function createApp(deps: AppDeps) {
         if (error instanceof PayloadTooLarge) return TOO_LARGE;
         throw error;
       }
+      rawBodies.set(request, text);
       if (text.trim() === "") return undefined;
       try {
         return JSON.parse(text);
@@ -231,6 +235,7 @@ export function createApp(deps: AppDeps) {
     .use(createAdminBaseRoutes(deps, adminGuard.adminOf, ipOf))
     .use(createAdminAreaRoutes(deps, adminGuard.adminOf))
     .use(createAdminApiRoutes(deps, apiGuard.tokenOf))
+    .use(createPaymentRoutes(deps, (request) => rawBodies.get(request) ?? ""))
     .use(createPluginApiRoutes(deps, guard.licenseOf))
     .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
     .use(createUsageRoutes(deps, guard.licenseOf));
