@@ -50,6 +50,16 @@ export interface Config {
   providerTimeoutMs: number;
   /** Retries on 429/5xx before the first byte (PROVIDER_MAX_RETRIES). */
   providerMaxRetries: number;
+  /** SMTP server for outgoing mail (SMTP_URL); null keeps messages in the outbox, shown in the admin. */
+  smtpUrl: string | null;
+  /** Sender of outgoing mail (MAIL_FROM). */
+  mailFrom: string;
+  /** Paddle notification secret (PADDLE_WEBHOOK_SECRET); null answers Paddle webhooks 503. */
+  paddleWebhookSecret: string | null;
+  /** Secret of the old generic payment hook (PAYMENT_WEBHOOK_SECRET). */
+  paymentWebhookSecret: string | null;
+  /** Days raw usage events are kept (USAGE_RETENTION_DAYS); daily aggregates are kept for good. */
+  usageRetentionDays: number;
 }
 
 /** A configuration variable is missing or malformed; `message` is one line, names the variable, and holds no secret. */
@@ -126,6 +136,15 @@ export const CONFIG_VARIABLES: Array<{ name: string; default: string; descriptio
     default: "2",
     description: "Retries (0-5) with backoff on provider 429/5xx and network errors, only before the first byte reached the client.",
   },
+  {
+    name: "SMTP_URL",
+    default: "",
+    description: "smtp://user:pass@host:587 or smtps://...:465; unset keeps outgoing mail in the outbox (shown in the admin).",
+  },
+  { name: "MAIL_FROM", default: "Chatello <no-reply@localhost>", description: "Sender of outgoing mail." },
+  { name: "PADDLE_WEBHOOK_SECRET", default: "", description: "Paddle Billing notification secret; unset answers /api/webhooks/paddle with 503." },
+  { name: "PAYMENT_WEBHOOK_SECRET", default: "", description: "HMAC secret of the old generic /api/webhook/payment hook; unset answers 503." },
+  { name: "USAGE_RETENTION_DAYS", default: "90", description: "Days raw usage events are kept (1-3650); daily aggregates are kept." },
   ...Object.values(PROVIDER_DEFAULTS).flatMap(({ prefix, baseUrl, label }) => [
     { name: `${prefix}_BASE_URL`, default: baseUrl, description: `${label} API base URL.` },
     {
@@ -163,6 +182,11 @@ export async function loadConfig(
     providers: parseProviders(read),
     providerTimeoutMs: parseInteger("PROVIDER_TIMEOUT_MS", read("PROVIDER_TIMEOUT_MS"), 60_000, 1_000, 600_000),
     providerMaxRetries: parseInteger("PROVIDER_MAX_RETRIES", read("PROVIDER_MAX_RETRIES"), 2, 0, 5),
+    smtpUrl: parseSmtpUrl(read("SMTP_URL")),
+    mailFrom: parseMailFrom(read("MAIL_FROM")),
+    paddleWebhookSecret: read("PADDLE_WEBHOOK_SECRET") ?? null,
+    paymentWebhookSecret: read("PAYMENT_WEBHOOK_SECRET") ?? null,
+    usageRetentionDays: parseInteger("USAGE_RETENTION_DAYS", read("USAGE_RETENTION_DAYS"), 90, 1, 3650),
   };
   // Last, so that a typo elsewhere never leaves a freshly generated key file behind.
   const key = await loadEncryptionKey(read("ENCRYPTION_KEY"), nodeEnv, dataDir);
@@ -179,6 +203,29 @@ function parseProviders(read: (name: string) => string | undefined): Record<Prov
     };
   }
   return providers;
+}
+
+function parseSmtpUrl(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  let url: URL | null = null;
+  try {
+    url = new URL(value);
+  } catch {
+    url = null;
+  }
+  // The value may hold a password: the message never repeats it.
+  if (!url || (url.protocol !== "smtp:" && url.protocol !== "smtps:") || !url.hostname) {
+    throw new ConfigError("SMTP_URL", "must look like smtp://user:password@host:587 or smtps://host:465");
+  }
+  return value;
+}
+
+function parseMailFrom(value: string | undefined): string {
+  const from = value ?? "Chatello <no-reply@localhost>";
+  if (!/^([^<>\r\n]*<[^<>\s@]+@[^<>\s@]+>|[^<>\s@]+@[^<>\s@]+)$/.test(from)) {
+    throw new ConfigError("MAIL_FROM", `must be an address or "Name <address>" (got ${shown(from)})`);
+  }
+  return from;
 }
 
 function parseInteger(name: string, value: string | undefined, fallback: number, min: number, max: number): number {
