@@ -4,6 +4,10 @@ import { EXIT_USAGE, isCliCommand, runCli, USAGE } from "./cli.ts";
 import { createApp, MAX_BODY_BYTES } from "./http/app.ts";
 import { clientIp } from "./http/client_ip.ts";
 import { createLogger, type Logger } from "./logger.ts";
+import { startMailSender } from "../adapters/mail/smtp_sender.ts";
+import { createJobs } from "./jobs.ts";
+import { startScheduler } from "./scheduler.ts";
+import { startWebhookSender } from "./webhook_sender.ts";
 import { createServices, seedFirstStart, seedPlans, VERSION, type Services } from "./services.ts";
 
 function fail(message: string): never {
@@ -62,6 +66,8 @@ async function serve(): Promise<void> {
     logger,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy.enabled,
+    paddleWebhookSecret: config.paddleWebhookSecret,
+    paymentWebhookSecret: config.paymentWebhookSecret,
     version: VERSION,
     clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, config.trustProxy),
   });
@@ -76,22 +82,29 @@ async function serve(): Promise<void> {
   const dbLabel = config.database.kind === "sqlite" ? `sqlite ${config.database.path}` : `mariadb ${config.database.host}/${config.database.database}`;
   process.stdout.write(`Chatello ${VERSION} listening on http://${shown}:${port} (database: ${dbLabel})\n`);
 
-  // Housekeeping: reservations of crashed processes and ended throttle windows are deleted now and then.
-  const sweep = setInterval(() => {
-    const now = services.clock.now();
-    void Promise.all([services.quota.sweep(now), services.throttle.prune(now)]).catch((error) =>
-      logger.warn("housekeeping failed", { error: error instanceof Error ? error.message : String(error) }),
-    );
-  }, 10 * 60 * 1000);
-  sweep.unref();
+  // Background work: outgoing mail, and scheduled jobs (expiry sweep, reminders, retention, housekeeping)
+  // under database leases, so each job runs once across instances.
+  const mailSender = startMailSender({ db: services.db, smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, clock: services.clock, logger: logger.child({ component: "mail" }) });
+  const webhookSender = startWebhookSender({
+    db: services.db,
+    keyring: services.keyring,
+    clock: services.clock,
+    onError: (error) => services.reportError(error, "delivering webhooks"),
+  });
+  const scheduler = startScheduler({
+    db: services.db,
+    clock: services.clock,
+    logger: logger.child({ component: "scheduler" }),
+    jobs: createJobs(services, { retentionDays: config.usageRetentionDays, outbox: services.outbox, publicUrl: config.publicUrl }),
+  });
 
   let stopping = false;
   const stop = async (signal: string) => {
     if (stopping) return;
     stopping = true;
-    clearInterval(sweep);
     logger.info("shutting down", { signal });
     await app.stop();
+    await Promise.all([scheduler.stop(), mailSender.stop(), webhookSender.stop()]);
     await services.close();
     process.exit(0);
   };

@@ -5,6 +5,8 @@ import { DbAdminAccounts, DbApiTokens } from "../adapters/db/admin_repos.ts";
 import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
 import { openDatabase, type Db } from "../adapters/db/orm.ts";
 import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
+import { DbOutbox } from "../adapters/db/outbox_repo.ts";
+import { DbWebhookEvents, webhookSecretStore } from "../adapters/db/webhook_repos.ts";
 import { BatchedUsageRecorder, DbPriceTable, DbProviderKeys, DbQuotaLedger } from "../adapters/db/proxy_repos.ts";
 import { DbAdminUsers, DbAuditLog, DbThrottle, DbUsageLedger } from "../adapters/db/support_repos.ts";
 import { createChatProviders } from "../adapters/providers/registry.ts";
@@ -45,6 +47,10 @@ export interface Services {
   admins: DbAdminUsers;
   accounts: DbAdminAccounts;
   tokens: DbApiTokens;
+  /** Outgoing mail: queued for SMTP when SMTP_URL is set, otherwise stored for the admin to read. */
+  outbox: DbOutbox;
+  /** Outgoing webhook events: one pending delivery per subscribed endpoint, sent in the background. */
+  events: DbWebhookEvents;
   hasher: typeof argon2Hasher;
   prices: DbPriceTable;
   quota: DbQuotaLedger;
@@ -82,6 +88,8 @@ export async function createServices(
     admins: new DbAdminUsers(db),
     accounts: new DbAdminAccounts(db),
     tokens: new DbApiTokens(db),
+    outbox: new DbOutbox(db, { smtpConfigured: config.smtpUrl != null }),
+    events: new DbWebhookEvents(db, cryptoRandom),
     hasher: argon2Hasher,
     prices: new DbPriceTable(db),
     quota: new DbQuotaLedger(db),
@@ -91,7 +99,7 @@ export async function createServices(
     baseUrls: Object.fromEntries(PROVIDERS.map((p) => [p, config.providers[p].baseUrl])) as Record<ProviderName, string>,
     timeoutMs: config.providerTimeoutMs,
     reportError: (error, context) => options.onBackgroundError?.(error, context),
-    secretStores: [licenseKeyStore(db), providerKeyStore(db)],
+    secretStores: [licenseKeyStore(db), providerKeyStore(db), webhookSecretStore(db)],
     async checkDatabase() {
       await db.orm.em.getConnection().execute("select 1");
       return true;

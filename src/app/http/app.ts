@@ -36,6 +36,9 @@ export type AppDeps = PluginApiDeps &
     random: Random;
     publicUrl: string;
     trustProxy: boolean;
+    /** Secrets of the payment webhooks (PADDLE_WEBHOOK_SECRET, PAYMENT_WEBHOOK_SECRET); null answers 503. */
+    paddleWebhookSecret?: string | null;
+    paymentWebhookSecret?: string | null;
   };
 
 const CORS_HEADERS = {

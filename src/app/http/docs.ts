@@ -159,6 +159,7 @@ export function createDocs(version: string) {
             { name: "Usage", description: "Usage and limits of the calling license" },
             { name: "BYOK", description: "The customer's own provider keys" },
             { name: "Admin", description: "Admin API (bearer admin API token)" },
+            { name: "Payments", description: "Payment provider notifications (signed webhooks)" },
             { name: "Admin (compatibility)", description: "The old dashboard's JSON routes (admin session)" },
           ],
           components: {

@@ -1,4 +1,5 @@
 import type { Actor, AuditLog } from "../admin/mod.ts";
+import type { EventSink } from "../webhooks/mod.ts";
 import type { Plan } from "../plans/mod.ts";
 import { DomainError, type Clock, type Throttle, type ThrottlePolicy } from "../shared/mod.ts";
 import { normalizeSiteHost, seatsUsed } from "./_sites.ts";
@@ -13,7 +14,7 @@ export type SiteChange =
   | { kind: "limit_reached"; limit: number; activeSites: string[] }
   | { kind: "too_many_changes"; resetAt: Date };
 
-type Deps = { sites: SiteActivations; clock: Clock; audit: AuditLog; throttle: Throttle };
+type Deps = { sites: SiteActivations; clock: Clock; audit: AuditLog; throttle: Throttle; events?: EventSink };
 
 function hostOf(siteUrl: unknown): string {
   const host = normalizeSiteHost(siteUrl);
@@ -49,6 +50,7 @@ export async function activateSite(
       { actor: input.actor, action: "site.activated", targetType: "license", targetId: input.license.id, details: { site: host } },
       now,
     );
+    await deps.events?.emit("license.activated", { license_id: input.license.id, key_prefix: input.license.keyPrefix, site: host }, now);
   }
   return { kind: "done", host, changed, sites: { active: seatsUsed(result.sites), limit } };
 }

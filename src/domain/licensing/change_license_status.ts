@@ -1,4 +1,5 @@
 import type { Actor, AuditLog } from "../admin/mod.ts";
+import type { EventSink } from "../webhooks/mod.ts";
 import { DomainError, type Clock } from "../shared/mod.ts";
 import { licenseKeyDigest, parseLicenseKey } from "./_key.ts";
 import { applyAction, type LicenseAction } from "./_status.ts";
@@ -6,7 +7,7 @@ import type { License, Licenses } from "./_types.ts";
 
 /** Suspends, reactivates or cancels the license with this key, and records who did it. */
 export async function changeLicenseStatus(
-  deps: { licenses: Licenses; clock: Clock; audit: AuditLog },
+  deps: { licenses: Licenses; clock: Clock; audit: AuditLog; events?: EventSink },
   input: { key: string; action: LicenseAction; actor: Actor },
 ): Promise<License> {
   const key = parseLicenseKey(input.key);
@@ -20,5 +21,8 @@ export async function changeLicenseStatus(
     { actor: input.actor, action, targetType: "license", targetId: license.id, details: { from: license.status, to: status } },
     now,
   );
+  if (status !== license.status && (status === "suspended" || status === "cancelled")) {
+    await deps.events?.emit(`license.${status}`, { license_id: license.id, key_prefix: license.keyPrefix, customer_id: license.customerId, from: license.status }, now);
+  }
   return { ...license, status, updatedAt: now };
 }

@@ -1,4 +1,5 @@
 import type { Actor, AuditLog } from "../admin/mod.ts";
+import type { EventSink } from "../webhooks/mod.ts";
 import { newCustomerFromEmail, type Customer, type Customers } from "../customers/mod.ts";
 import type { Keyring } from "../encryption/mod.ts";
 import type { Plans } from "../plans/mod.ts";
@@ -30,6 +31,7 @@ export async function issueLicense(
     random: Random;
     clock: Clock;
     audit: AuditLog;
+    events?: EventSink;
   },
   input: { email: string; planName: string; term?: LicenseTerm; domain?: string | null; actor: Actor; metadata?: Record<string, unknown> },
 ): Promise<IssuedLicense> {
@@ -72,6 +74,11 @@ export async function issueLicense(
       targetId: license.id,
       details: { plan: plan.name, customer_id: customer.id, customer_created: created, key_prefix: license.keyPrefix, expires_at: expiresAt?.toISOString() ?? null },
     },
+    now,
+  );
+  await deps.events?.emit(
+    "license.created",
+    { license_id: license.id, key_prefix: license.keyPrefix, customer_id: customer.id, customer_email: customer.email, plan: plan.name, expires_at: expiresAt?.toISOString() ?? null },
     now,
   );
   const fresh = domain ? ((await deps.licenses.byId(license.id)) ?? license) : license;

@@ -14,6 +14,10 @@ export const NAV = [
   { key: "plans", href: "/admin/plans", label: "Plans" },
   { key: "providers", href: "/admin/providers", label: "Provider keys" },
   { key: "analytics", href: "/admin/analytics", label: "Analytics" },
+  { key: "payments", href: "/admin/payments", label: "Payments" },
+  { key: "outbox", href: "/admin/outbox", label: "Outbox" },
+  { key: "webhooks", href: "/admin/webhooks", label: "Webhooks" },
+  { key: "jobs", href: "/admin/jobs", label: "Jobs" },
   { key: "audit", href: "/admin/audit", label: "Audit log" },
 ] as const;
 
