@@ -3,6 +3,7 @@
 // Daily usage aggregates need no job: usage_daily is maintained on write, in the same transaction as the
 // raw events (BatchedUsageRecorder), and survives the retention job.
 import { DbScheduledWork, type ExpiringLicense } from "../adapters/db/job_leases.ts";
+import { monthStart } from "../domain/usage/mod.ts";
 import { SYSTEM_ACTOR } from "../domain/admin/mod.ts";
 import { renderMail, type MailKind, type Outbox } from "../domain/mail/mod.ts";
 import type { JobDefinition } from "./scheduler.ts";
@@ -24,6 +25,7 @@ export const JOB_NAMES = {
   expiryReminders: "license_expiry_reminders",
   usageRetention: "usage_retention",
   housekeeping: "housekeeping",
+  quotaWarnings: "quota_warnings",
 } as const;
 
 /** The scheduled jobs over the composed services; without an outbox no mail is queued. */
@@ -126,5 +128,43 @@ export function createJobs(
     },
   };
 
-  return [expirySweep, expiryReminders, usageRetention, housekeeping];
+  // 80 % and 100 % of the monthly requests or budget: one mail (and one quota.warning event) per license,
+  // metric, threshold and month; the outbox's dedupe key makes reruns and other instances harmless.
+  const quotaWarnings: JobDefinition = {
+    name: JOB_NAMES.quotaWarnings,
+    everyMs: 5 * MINUTE,
+    async run(now) {
+      if (!options.outbox) return { skipped: "no outbox" };
+      const month = monthStart(now);
+      const monthKey = month.toISOString().slice(0, 7);
+      let warned = 0;
+      let lastId = 0;
+      for (;;) {
+        const batch = await work.monthlyQuotaUsage(month, lastId, JOB_BATCH_SIZE);
+        for (const row of batch) {
+          lastId = row.id;
+          const metrics = [
+            { metric: "requests", used: row.requests, limit: row.monthlyRequests },
+            { metric: "budget", used: row.costEur, limit: row.monthlyBudgetEur },
+          ];
+          for (const { metric, used, limit } of metrics) {
+            if (!(limit > 0)) continue;
+            const percent = Math.floor((used / limit) * 100);
+            const threshold = percent >= 100 ? 100 : percent >= 80 ? 80 : null;
+            if (!threshold) continue;
+            const kind: MailKind = threshold === 100 ? "quota_100" : "quota_80";
+            const rendered = renderMail(kind, { customerName: row.customerName, keyPrefix: row.keyPrefix, planName: row.planName, usagePercent: percent, publicUrl: options.publicUrl ?? "" });
+            const dedupeKey = `${kind}:${metric}:license:${row.id}:${monthKey}`;
+            if (!(await options.outbox.enqueue({ dedupeKey, kind, to: row.email, ...rendered }, now))) continue;
+            warned += 1;
+            await services.events?.emit("quota.warning", { license_id: row.id, key_prefix: row.keyPrefix, metric, threshold, percent, month: monthKey }, now);
+          }
+        }
+        if (batch.length < JOB_BATCH_SIZE) break;
+      }
+      return { warned };
+    },
+  };
+
+  return [expirySweep, expiryReminders, usageRetention, housekeeping, quotaWarnings];
 }

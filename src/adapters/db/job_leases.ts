@@ -95,8 +95,48 @@ export interface ExpiringLicense {
  * The statements of the scheduled jobs that no repository offers: short, batched and conditional, so two
  * instances running the same job (or a rerun after a crash) change nothing twice.
  */
+/** One license's AI usage this month against its plan's monthly limits. */
+export interface QuotaUsageRow {
+  id: number;
+  keyPrefix: string;
+  email: string;
+  customerName: string;
+  planName: string;
+  monthlyRequests: number;
+  monthlyBudgetEur: number;
+  requests: number;
+  costEur: number;
+}
+
 export class DbScheduledWork {
   constructor(private readonly db: Db) {}
+
+  /**
+   * Active licenses with AI usage this month (settled calls in the month counter), their plan's monthly
+   * limits and their customer, by id above `afterId`, at most `limit`.
+   */
+  async monthlyQuotaUsage(monthStart: Date, afterId: number, limit: number): Promise<QuotaUsageRow[]> {
+    const rows = (await this.exec(
+      `select l.id, l.key_prefix, c.email, c.name as customer_name, p.display_name as plan_name,
+              p.monthly_requests, p.monthly_budget_eur, q.requests, q.cost_eur
+         from quota_counters q join licenses l on l.id = q.license_id
+         join customers c on c.id = l.customer_id join plans p on p.id = l.plan_id
+        where q.period = 'month' and q.period_start = ? and l.status = 'active' and l.id > ?
+        order by l.id limit ${Math.max(1, Math.floor(limit))}`,
+      [sqlDate(this.db, monthStart), afterId],
+    )) as Array<Record<string, unknown>>;
+    return rows.map((r) => ({
+      id: Number(r.id),
+      keyPrefix: String(r.key_prefix),
+      email: String(r.email),
+      customerName: String(r.customer_name),
+      planName: String(r.plan_name),
+      monthlyRequests: Number(r.monthly_requests),
+      monthlyBudgetEur: Number(r.monthly_budget_eur),
+      requests: Number(r.requests),
+      costEur: Number(r.cost_eur),
+    }));
+  }
 
   private exec(sql: string, params: unknown[], method: "all" | "run" = "all"): Promise<any> {
     return this.db.orm.em.getConnection().execute(sql, params, method);
