@@ -70,6 +70,17 @@ export function createPaymentRoutes(deps: AdminAreaDeps & PaymentOptions, rawBod
     return deps.outbox.enqueue({ dedupeKey: `license_delivered:${license.id}`, kind: "license_delivered", to: email, ...mail }, now);
   }
 
+  /** A suspension for a failed payment: webhook events, and the customer told once per license and day. */
+  async function paymentFailed(license: License, now: Date): Promise<void> {
+    await deps.events?.emit("payment.failed", { license_id: license.id, key_prefix: license.keyPrefix, customer_id: license.customerId }, now);
+    await deps.events?.emit("license.suspended", { license_id: license.id, key_prefix: license.keyPrefix, reason: "payment_failed" }, now);
+    if (!deps.outbox) return;
+    const [customer, plan] = await Promise.all([deps.customers.byId(license.customerId), deps.plans.byId(license.planId)]);
+    if (!customer) return;
+    const mail = renderMail("license_suspended", { customerName: customer.name, keyPrefix: license.keyPrefix, planName: plan?.displayName ?? "", expiresAt: license.expiresAt, publicUrl: deps.publicUrl });
+    await deps.outbox.enqueue({ dedupeKey: `suspended:license:${license.id}:${now.toISOString().slice(0, 10)}`, kind: "license_suspended", to: customer.email, ...mail }, now);
+  }
+
   async function purchase(event: PaddleEvent, action: Extract<PaddleAction, { kind: "purchase" }>): Promise<Effect> {
     const { refs } = action;
     const base = { paddle_subscription_id: refs.subscriptionId, paddle_transaction_id: refs.transactionId, paddle_customer_id: refs.customerId, price_id: action.priceId };
@@ -147,6 +158,8 @@ export function createPaymentRoutes(deps: AdminAreaDeps & PaymentOptions, rawBod
         { actor: PADDLE_ACTOR, action: `license.${outcome}`, targetType: "license", targetId: license.id, details: { from: result.before.status, to: after.status } },
         now,
       );
+      if (action === "suspend") await paymentFailed(after, now);
+      if (action === "cancel") await deps.events?.emit("license.cancelled", { license_id: license.id, key_prefix: license.keyPrefix, reason: "payment" }, now);
     }
     return { outcome, details: { license_id: license.id, status: after.status } };
   }
