@@ -33,3 +33,4 @@ export { extendLicense } from "./extend_license.ts";
 export { changeLicensePlan } from "./change_license_plan.ts";
 export { deleteLicense } from "./delete_license.ts";
 export { releaseSite } from "./release_site.ts";
+export { BULK_IMPORT_COLUMNS, BULK_IMPORT_MAX_BYTES, BULK_IMPORT_MAX_ROWS, csvCell, csvLine, parseCsv, planBulkImport, type BulkImportPlan, type BulkImportRow, type BulkRowError } from "./bulk_import.ts";

@@ -14,6 +14,7 @@ export const NAV = [
   { key: "plans", href: "/admin/plans", label: "Plans" },
   { key: "providers", href: "/admin/providers", label: "Provider keys" },
   { key: "analytics", href: "/admin/analytics", label: "Analytics" },
+  { key: "bulk", href: "/admin/bulk", label: "Import/Export" },
   { key: "payments", href: "/admin/payments", label: "Payments" },
   { key: "outbox", href: "/admin/outbox", label: "Outbox" },
   { key: "webhooks", href: "/admin/webhooks", label: "Webhooks" },

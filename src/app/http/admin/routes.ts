@@ -3,6 +3,7 @@ import { Elysia } from "elysia";
 import { createAnalyticsRoutes } from "./analytics.ts";
 import type { AdminAreaDeps, AdminOf } from "./area_deps.ts";
 import { createAuditRoutes } from "./audit.ts";
+import { createBulkRoutes } from "./bulk.ts";
 import { createJobsRoutes } from "./jobs.ts";
 import { createOutboxRoutes } from "./outbox.ts";
 import { createPaymentsAdminRoutes } from "./payments.ts";
@@ -26,5 +27,6 @@ export function createAdminAreaRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
     .use(createPaymentsAdminRoutes(deps, adminOf))
     .use(createOutboxRoutes(deps, adminOf))
     .use(createJobsRoutes(deps, adminOf))
-    .use(createWebhookRoutes(deps, adminOf));
+    .use(createWebhookRoutes(deps, adminOf))
+    .use(createBulkRoutes(deps, adminOf));
 }
