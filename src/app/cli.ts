@@ -328,7 +328,7 @@ async function tokenCommand(services: Services, args: string[], io: CliIo): Prom
 
 /** Names of the command groups that need the database (everything except help). */
 export function isCliCommand(name: string | undefined): boolean {
-  return name === "license" || name === "customer" || name === "admin" || name === "keys" || name === "token";
+  return name === "license" || name === "customer" || name === "admin" || name === "keys" || name === "token" || name === "migrate";
 }
 
 /** Runs one CLI command and returns its exit code; never throws. */
@@ -349,6 +349,13 @@ export async function runCli(args: string[], openServices: () => Promise<Service
     if (group === "customer") return await customerCommand(services, rest, io);
     if (group === "admin") return await adminCommand(services, rest, io);
     if (group === "token") return await tokenCommand(services, rest, io);
+    if (group === "migrate") {
+      // Opening the services already applied every pending migration and seeded the plans.
+      if (rest.length) throw new UsageError(`unexpected argument: ${rest[0]}`);
+      const applied = await services.db.orm.migrator.getExecuted();
+      io.out(JSON.stringify({ migrated: true, migrations: applied.map((m) => m.name) }));
+      return 0;
+    }
     return await keysCommand(services, rest, io);
   } catch (error) {
     if (error instanceof UsageError) {
