@@ -4,7 +4,7 @@ import type { Customer, CustomerImpact, CustomerStore, NewCustomer } from "../..
 import type { License, LicenseStatus, LicenseStore } from "../../domain/licensing/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
 import { isUniqueViolation, withRowLock } from "./_support.ts";
-import { matchingIds, toCustomer, toLicense } from "./licensing_repos.ts";
+import { matchingIds, newCustomerColumns, toCustomer, toLicense } from "./licensing_repos.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow } from "./schema.ts";
 
@@ -19,15 +19,7 @@ export class DbCustomerStore implements CustomerStore {
 
   async insert(data: NewCustomer, now: Date): Promise<Customer> {
     const em = this.db.orm.em.fork();
-    const row = em.create(CustomerRow, {
-      email: data.email.toLowerCase(),
-      name: data.name,
-      company: data.company ?? null,
-      notes: data.notes ?? null,
-      status: "active",
-      createdAt: now,
-      updatedAt: now,
-    });
+    const row = em.create(CustomerRow, newCustomerColumns(data, now));
     try {
       await em.flush();
     } catch (error) {

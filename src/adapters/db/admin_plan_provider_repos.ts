@@ -5,7 +5,7 @@
 import type { Keyring } from "../../domain/encryption/mod.ts";
 import type { Plan, PlanEditor, ProviderName } from "../../domain/plans/mod.ts";
 import type { Db } from "./orm.ts";
-import { toPlan } from "./licensing_repos.ts";
+import { planColumns, toPlan } from "./licensing_repos.ts";
 import { PlanRow, ProviderKeyRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
 
@@ -30,28 +30,7 @@ export class DbPlanEditor implements PlanEditor {
     await this.db.orm.em.fork().nativeUpdate(
       PlanRow,
       { id: plan.id },
-      {
-        name: plan.name,
-        displayName: plan.displayName,
-        priceEur: plan.priceEur,
-        billing: plan.billing,
-        isLifetime: plan.isLifetime,
-        lifetimeCap: plan.lifetimeCap,
-        monthlyRequests: plan.limits.monthlyRequests,
-        requestsPerMinute: plan.limits.requestsPerMinute,
-        requestsPerHour: plan.limits.requestsPerHour,
-        monthlyBudgetEur: plan.limits.monthlyBudgetEur,
-        maxSites: plan.limits.maxSites,
-        features: plan.features,
-        aiIncluded: plan.aiIncluded,
-        allowedModels: plan.allowedModels,
-        defaultProvider: plan.defaultProvider,
-        fallbackProvider: plan.fallbackProvider,
-        defaultModels: plan.defaultModels,
-        maxTokens: plan.maxTokens,
-        active: plan.active,
-        updatedAt: now,
-      },
+      { ...planColumns(plan), updatedAt: now },
     );
   }
 

@@ -50,7 +50,8 @@ export function toPlan(row: PlanEntity): Plan {
   };
 }
 
-function planColumns(plan: NewPlan) {
+/** The plans columns of a plan (everything but id and timestamps). */
+export function planColumns(plan: NewPlan) {
   return {
     name: plan.name,
     displayName: plan.displayName,
@@ -118,6 +119,19 @@ export function toCustomer(row: CustomerEntity): Customer {
   };
 }
 
+/** The customers columns of a new, active customer (e-mail lower-cased: the unique index is case-insensitive). */
+export function newCustomerColumns(data: NewCustomer, now: Date) {
+  return {
+    email: data.email.toLowerCase(),
+    name: data.name,
+    company: data.company ?? null,
+    notes: data.notes ?? null,
+    status: "active",
+    createdAt: now,
+    updatedAt: now,
+  };
+}
+
 /** Customers; e-mails arrive lower-cased from the domain, so the unique index is case-insensitive. */
 export class MikroCustomers implements Customers {
   constructor(private readonly db: Db) {}
@@ -137,15 +151,7 @@ export class MikroCustomers implements Customers {
     if (found) return { customer: found, created: false };
     try {
       const em = this.db.orm.em.fork();
-      const row = em.create(CustomerRow, {
-        email: data.email.toLowerCase(),
-        name: data.name,
-        company: data.company ?? null,
-        notes: data.notes ?? null,
-        status: "active",
-        createdAt: now,
-        updatedAt: now,
-      });
+      const row = em.create(CustomerRow, newCustomerColumns(data, now));
       await em.flush();
       return { customer: toCustomer(row), created: true };
     } catch (error) {
