@@ -1,5 +1,7 @@
 // Small helpers shared by the repositories of this folder.
 import { LockMode, type EntityManager } from "@mikro-orm/core";
+import { CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import type { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
 import type { Db } from "./orm.ts";
 
 /** A date as the dialect stores it, for the few raw statements (SQLite keeps epoch milliseconds). */
@@ -102,12 +104,159 @@ export type RawRunner = (sql: string, params?: readonly unknown[], method?: "all
  * serialises writers), so concurrent callers on every instance queue up behind each other.
  */
 export async function rawTransaction<T>(db: Db, work: (run: RawRunner) => Promise<T>, lockLicense?: number): Promise<T> {
-  const conn = db.orm.em.getConnection();
+  const sqlite = db.sqlite;
+  if (sqlite) {
+    // The connection is held for the whole transaction, so no other statement of this process interleaves.
+    return retryTransient(() =>
+      holdingSqlite(db, async () => {
+        const run = sqliteRunner(sqlite);
+        run("begin immediate");
+        try {
+          const result = await work(async (sql, params = [], method = "all") => run(sql, params, method));
+          run("commit");
+          return result;
+        } catch (error) {
+          // SQLite ends some failed transactions by itself (a full disk, say); the first error is the one to report.
+          try {
+            run("rollback");
+          } catch {}
+          throw error;
+        }
+      }),
+    );
+  }
   return retryTransient(() =>
-    conn.transactional(async (trx) => {
-      const run: RawRunner = (sql, params = [], method = "all") => conn.execute(sql, params as unknown[], method, trx);
-      if (lockLicense != null && db.dialect === "mariadb") await run("select id from licenses where id = ? for update", [lockLicense]);
-      return work(run);
-    }),
+    clientOf(db)
+      .transaction()
+      .execute(async (trx) => {
+        const run: RawRunner = (sql, params = [], method = "all") => runOn(trx, sql, params, method);
+        if (lockLicense != null) await run("select id from licenses where id = ? for update", [lockLicense]);
+        return work(run);
+      }),
   );
+}
+
+/**
+ * One plain SQL statement outside any transaction, with its parameters bound rather than inlined, so the
+ * driver reuses one prepared statement per SQL text ("run" answers { affectedRows, insertId }).
+ */
+export function rawQuery(db: Db, sql: string, params: readonly unknown[] = [], method: "all" | "run" = "all"): Promise<any> {
+  const sqlite = db.sqlite;
+  if (sqlite) return holdingSqlite(db, () => sqliteRunner(sqlite)(sql, params, method));
+  return runOn(clientOf(db), sql, params, method);
+}
+
+/** Runs one statement synchronously on SQLite's connection ("run" answers { affectedRows, insertId }). */
+export type SyncRunner = (sql: string, params?: readonly unknown[], method?: "all" | "run") => any;
+
+interface GroupItem {
+  work: (run: SyncRunner) => unknown;
+  resolve(value: unknown): void;
+  reject(error: unknown): void;
+}
+
+/**
+ * Group commit for SQLite: units of synchronous work submitted in the same turn of the event loop share one
+ * BEGIN IMMEDIATE ... COMMIT, each inside its own savepoint (a failing unit is rolled back and rejected
+ * alone). The commit, not the statements, is what a write costs, so under load N calls pay for one;
+ * a unit still resolves only once its transaction committed. Units run in submission order.
+ */
+export class SqliteGroupCommit {
+  private queue: GroupItem[] = [];
+  private scheduled = false;
+
+  constructor(private readonly db: Db) {
+    if (!db.sqlite) throw new Error("group commit is for SQLite");
+  }
+
+  submit<T>(work: (run: SyncRunner) => T): Promise<T> {
+    return new Promise<T>((resolve, reject) => {
+      this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
+      if (!this.scheduled) {
+        this.scheduled = true;
+        setImmediate(() => void this.flush());
+      }
+    });
+  }
+
+  private async flush(): Promise<void> {
+    this.scheduled = false;
+    const batch = this.queue.splice(0);
+    if (batch.length === 0) return;
+    const run = sqliteRunner(this.db.sqlite!);
+    try {
+      const outcomes = await retryTransient(() =>
+        holdingSqlite(this.db, () => {
+          run("begin immediate");
+          try {
+            const results = batch.map((item) => {
+              run("savepoint unit");
+              try {
+                const value = item.work(run);
+                run("release unit");
+                return { ok: true as const, value };
+              } catch (error) {
+                run("rollback to unit");
+                run("release unit");
+                return { ok: false as const, error };
+              }
+            });
+            run("commit");
+            return results;
+          } catch (error) {
+            try {
+              run("rollback");
+            } catch {}
+            throw error;
+          }
+        }),
+      );
+      outcomes.forEach((outcome, i) => (outcome.ok ? batch[i].resolve(outcome.value) : batch[i].reject(outcome.error)));
+    } catch (error) {
+      for (const item of batch) item.reject(error);
+    }
+  }
+}
+
+// Synchronous statements on SQLite's single connection while Kysely's mutex is held for us: bun:sqlite is
+// synchronous anyway, and skipping the query executor's promise chain per statement halves the hot paths.
+function holdingSqlite<T>(db: Db, work: () => T | Promise<T>): Promise<T> {
+  return clientOf(db)
+    .connection()
+    .execute(async () => work());
+}
+
+function sqliteRunner(sqlite: BunSqliteDialect): SyncRunner {
+  return (sql, params = [], method = "all") => {
+    const statement = sqlite.prepare(sql);
+    if (method === "all") {
+      if (statement.reader) return statement.all(params);
+      statement.run(params);
+      return [];
+    }
+    if (statement.reader) return { affectedRows: 0, insertId: undefined, rows: statement.all(params) };
+    const result = statement.run(params);
+    return { affectedRows: result.changes, insertId: Number(result.lastInsertRowid), rows: [] };
+  };
+}
+
+// The ORM's own Kysely instance: the same connections (and, on SQLite, the same serialising mutex) as the
+// ORM, without its query formatting, which inlines every value and so defeats statement reuse.
+function clientOf(db: Db): Kysely<any> {
+  return (db.orm.em.getConnection() as unknown as { getClient(): Kysely<any> }).getClient();
+}
+
+async function runOn(
+  runner: { executeQuery<R>(query: CompiledQuery<R>): Promise<QueryResult<R>> },
+  sql: string,
+  params: readonly unknown[],
+  method: "all" | "run",
+): Promise<any> {
+  const result = await runner.executeQuery(CompiledQuery.raw(sql, params as unknown[]));
+  if (method === "all") return result.rows;
+  return {
+    affectedRows: Number(result.numAffectedRows ?? 0n),
+    insertId: result.insertId == null ? undefined : Number(result.insertId),
+    rows: result.rows,
+  };
 }

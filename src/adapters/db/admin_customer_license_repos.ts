@@ -3,7 +3,7 @@
 import type { Customer, CustomerImpact, CustomerStore, NewCustomer } from "../../domain/customers/mod.ts";
 import type { License, LicenseStatus, LicenseStore } from "../../domain/licensing/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
-import { isUniqueViolation, withRowLock } from "./_support.ts";
+import { isUniqueViolation, withRowLock, rawQuery } from "./_support.ts";
 import { matchingIds, newCustomerColumns, toCustomer, toLicense } from "./licensing_repos.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow } from "./schema.ts";
@@ -153,9 +153,7 @@ export class AdminCustomerLicenseQueries {
 
   private async countBy(table: string, column: string, ids: number[], condition: string): Promise<Map<number, number>> {
     if (ids.length === 0) return new Map();
-    const rows = await this.db.orm.em
-      .getConnection()
-      .execute(`select ${column} as k, count(*) as n from ${table} where ${condition}${column} in (${ids.map(() => "?").join(",")}) group by ${column}`, ids);
+    const rows = await rawQuery(this.db, `select ${column} as k, count(*) as n from ${table} where ${condition}${column} in (${ids.map(() => "?").join(",")}) group by ${column}`, ids);
     return new Map((rows as Array<{ k: unknown; n: unknown }>).map((r) => [Number(r.k), Number(r.n)]));
   }
 }

@@ -8,6 +8,7 @@ import type { Db } from "./orm.ts";
 import { planColumns, toPlan } from "./licensing_repos.ts";
 import { PlanRow, ProviderKeyRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
+import { rawQuery } from "./_support.ts";
 
 
 
@@ -36,9 +37,7 @@ export class DbPlanEditor implements PlanEditor {
 
   /** Licenses sold per plan id, counted as the lifetime cap counts them (every license not cancelled). */
   async soldByPlan(): Promise<Map<number, number>> {
-    const rows = (await this.db.orm.em
-      .getConnection()
-      .execute("select plan_id, count(*) as sold from licenses where status <> ? group by plan_id", ["cancelled"])) as Array<{ plan_id: unknown; sold: unknown }>;
+    const rows = (await rawQuery(this.db, "select plan_id, count(*) as sold from licenses where status <> ? group by plan_id", ["cancelled"])) as Array<{ plan_id: unknown; sold: unknown }>;
     return new Map(rows.map((r) => [Number(r.plan_id), Number(r.sold)]));
   }
 }

@@ -1,7 +1,7 @@
 // Leases of scheduled jobs: one row per job in job_leases. Whoever holds an unexpired lease runs the job,
 // so several instances on one database run each job once per period. Taking a lease is a single
 // conditional UPDATE (no long transaction), atomic on SQLite and MariaDB alike.
-import { affectedRows, isUniqueViolation, readDate, readJson, readOptionalDate, sqlDate } from "./_support.ts";
+import { affectedRows, isUniqueViolation, readDate, readJson, readOptionalDate, sqlDate, rawQuery } from "./_support.ts";
 import type { Db } from "./orm.ts";
 
 /** A job's lease and its last run, as the admin page shows it. */
@@ -37,7 +37,7 @@ export class DbJobLeases {
   constructor(private readonly db: Db) {}
 
   private exec(sql: string, params: unknown[], method: "all" | "run" = "all"): Promise<any> {
-    return this.db.orm.em.getConnection().execute(sql, params, method);
+    return rawQuery(this.db, sql, params, method);
   }
 
   /**
@@ -139,7 +139,7 @@ export class DbScheduledWork {
   }
 
   private exec(sql: string, params: unknown[], method: "all" | "run" = "all"): Promise<any> {
-    return this.db.orm.em.getConnection().execute(sql, params, method);
+    return rawQuery(this.db, sql, params, method);
   }
 
   /** Active licenses expiring in (after, until] with an id above `afterId`, by id, at most `limit`. */

@@ -12,7 +12,7 @@ import {
 } from "../../domain/licensing/mod.ts";
 import type { NewPlan, Plan, Plans, ProviderName } from "../../domain/plans/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
-import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock } from "./_support.ts";
+import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow, SiteActivationRow } from "./schema.ts";
 
@@ -239,7 +239,7 @@ export class MikroLicenses implements Licenses {
   constructor(private readonly db: Db) {}
 
   async byDigest(digest: string): Promise<License | null> {
-    const rows = await this.db.orm.em.getConnection().execute<RawRow[]>("select * from licenses where key_digest = ?", [digest]);
+    const rows = await rawQuery(this.db, "select * from licenses where key_digest = ?", [digest]);
     return rows[0] ? licenseFromRaw(rows[0]) : null;
   }
 
@@ -326,9 +326,7 @@ export class MikroSiteActivations implements SiteActivations {
   constructor(private readonly db: Db) {}
 
   async activeFor(licenseId: number): Promise<SiteActivation[]> {
-    const rows = await this.db.orm.em
-      .getConnection()
-      .execute<RawRow[]>(
+    const rows = await rawQuery(this.db, 
         "select id, license_id, host, exempt, activated_at from site_activations where license_id = ? and deactivated_at is null order by id",
         [licenseId],
       );

@@ -3,6 +3,7 @@ import { MikroORM, type Options } from "@mikro-orm/core";
 import { MariaDbDriver } from "@mikro-orm/mariadb";
 import { Migrator } from "@mikro-orm/migrations";
 import { SqliteDriver } from "@mikro-orm/sql";
+import { CompiledQuery, type DatabaseConnection } from "kysely";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
@@ -19,8 +20,18 @@ export type DatabaseTarget =
 export interface Db {
   orm: MikroORM;
   dialect: "sqlite" | "mariadb";
+  /** SQLite only: the embedded connection's statements, for hot paths that hold the connection themselves. */
+  sqlite: BunSqliteDialect | null;
   close(): Promise<void>;
 }
+
+/**
+ * Run on every new MariaDB connection. The ORM inlines values into SQL as literals escaped with backslashes,
+ * which a server whose sql_mode has NO_BACKSLASH_ESCAPES would read as the end of the literal (an injection),
+ * so that mode is switched off for our sessions whatever the server's default.
+ */
+export const MARIADB_SESSION_SETUP =
+  "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
 
 /** ORM options for a target; `withMigrations: false` leaves out the static lists (used by the generator). */
 export function ormOptions(target: DatabaseTarget, withMigrations = true): Options {
@@ -56,6 +67,9 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
     dbName: target.database,
     timezone: "+00:00",
     pool: { min: 0, max: 20 },
+    onCreateConnection: async (connection: DatabaseConnection) => {
+      await connection.executeQuery(CompiledQuery.raw(MARIADB_SESSION_SETUP));
+    },
     migrations: {
       tableName: "schema_migrations",
       snapshot: false,
@@ -70,7 +84,8 @@ export async function openDatabase(target: DatabaseTarget, options: { migrate?: 
   if (target.kind === "sqlite" && target.path !== ":memory:") mkdirSync(dirname(target.path), { recursive: true });
   const orm = await MikroORM.init(ormOptions(target));
   if (options.migrate !== false) await orm.migrator.up();
-  return { orm, dialect: target.kind, close: () => orm.close(true) };
+  const sqlite = target.kind === "sqlite" ? (orm.config.get("driverOptions") as unknown as BunSqliteDialect) : null;
+  return { orm, dialect: target.kind, sqlite, close: () => orm.close(true) };
 }
 
 /** True when the migrated schema matches the entities (no pending difference). */

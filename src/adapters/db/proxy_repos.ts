@@ -14,14 +14,41 @@ import {
   type WindowCount,
 } from "../../domain/quota/mod.ts";
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
-import { rawTransaction, readDate, retryTransient, sqlDate } from "./_support.ts";
+import { rawQuery, rawTransaction, readDate, retryTransient, sqlDate, SqliteGroupCommit } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageEventRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
 
 type Executor = { execute(sql: string, params?: unknown[], method?: "all" | "run"): Promise<any> };
 
+/** One SQL statement with its parameters. */
+type Statement = [sql: string, params: unknown[]];
+
 const WINDOWS: QuotaWindow[] = ["minute", "hour", "month"];
+
+/** The windows' use from the settled counters plus the reservations in flight (each counts in the windows it started in). */
+function snapshotOf(starts: Record<QuotaWindow, Date>, counters: unknown[], inFlight: unknown[]): QuotaSnapshot {
+  const snapshot: QuotaSnapshot = {
+    minute: { requests: 0, costEur: 0 },
+    hour: { requests: 0, costEur: 0 },
+    month: { requests: 0, costEur: 0 },
+  };
+  for (const row of counters as Array<{ period: QuotaWindow; requests: unknown; cost_eur: unknown }>) {
+    snapshot[row.period] = { requests: Number(row.requests), costEur: Number(row.cost_eur) };
+  }
+  for (const row of inFlight as Array<{ created_at: unknown; estimate_cost_eur: unknown }>) {
+    const at = readDate(row.created_at).getTime();
+    for (const w of WINDOWS) {
+      if (at >= starts[w].getTime()) {
+        const count: WindowCount = snapshot[w];
+        count.requests += 1;
+        count.costEur += Number(row.estimate_cost_eur);
+      }
+    }
+  }
+  for (const w of WINDOWS) snapshot[w].costEur = roundEur(snapshot[w].costEur);
+  return snapshot;
+}
 
 
 /**
@@ -30,47 +57,33 @@ const WINDOWS: QuotaWindow[] = ["minute", "hour", "month"];
  * flight in quota_reservations. A reservation outlives a crashed process only until `ttlMs`.
  */
 export class DbQuotaLedger implements QuotaLedger {
+  // On SQLite, admissions and settlements arriving together share one transaction (see SqliteGroupCommit).
+  private readonly group: SqliteGroupCommit | null;
+
   constructor(
     private readonly db: Db,
     private readonly ttlMs = 15 * 60 * 1000,
-  ) {}
+  ) {
+    this.group = db.sqlite ? new SqliteGroupCommit(db) : null;
+  }
 
-  private async read(ex: Executor, licenseId: number, now: Date): Promise<QuotaSnapshot> {
+  private readStatements(licenseId: number, now: Date): { counters: Statement; inFlight: Statement; starts: Record<QuotaWindow, Date> } {
     const starts = Object.fromEntries(WINDOWS.map((w) => [w, windowStart(w, now)])) as Record<QuotaWindow, Date>;
-    const snapshot: QuotaSnapshot = {
-      minute: { requests: 0, costEur: 0 },
-      hour: { requests: 0, costEur: 0 },
-      month: { requests: 0, costEur: 0 },
-    };
-    const counters = await ex.execute(
-      `select period, requests, cost_eur from quota_counters where license_id = ? and (
+    return {
+      starts,
+      counters: [
+        `select period, requests, cost_eur from quota_counters where license_id = ? and (
          (period = 'minute' and period_start = ?) or (period = 'hour' and period_start = ?) or (period = 'month' and period_start = ?))`,
-      [licenseId, sqlDate(this.db, starts.minute), sqlDate(this.db, starts.hour), sqlDate(this.db, starts.month)],
-    );
-    for (const row of counters as Array<{ period: QuotaWindow; requests: unknown; cost_eur: unknown }>) {
-      snapshot[row.period] = { requests: Number(row.requests), costEur: Number(row.cost_eur) };
-    }
-    const inFlight = await ex.execute(
-      "select created_at, estimate_cost_eur from quota_reservations where license_id = ? and expires_at > ?",
-      [licenseId, sqlDate(this.db, now)],
-    );
-    for (const row of inFlight as Array<{ created_at: unknown; estimate_cost_eur: unknown }>) {
-      const at = readDate(row.created_at).getTime();
-      for (const w of WINDOWS) {
-        if (at >= starts[w].getTime()) {
-          const count: WindowCount = snapshot[w];
-          count.requests += 1;
-          count.costEur += Number(row.estimate_cost_eur);
-        }
-      }
-    }
-    for (const w of WINDOWS) snapshot[w].costEur = roundEur(snapshot[w].costEur);
-    return snapshot;
+        [licenseId, sqlDate(this.db, starts.minute), sqlDate(this.db, starts.hour), sqlDate(this.db, starts.month)],
+      ],
+      inFlight: ["select created_at, estimate_cost_eur from quota_reservations where license_id = ? and expires_at > ?", [licenseId, sqlDate(this.db, now)]],
+    };
   }
 
   /** What the license has used in each window, calls in flight included. */
-  snapshot(licenseId: number, now: Date): Promise<QuotaSnapshot> {
-    return this.read(this.db.orm.em.getConnection() as unknown as Executor, licenseId, now);
+  async snapshot(licenseId: number, now: Date): Promise<QuotaSnapshot> {
+    const { counters, inFlight, starts } = this.readStatements(licenseId, now);
+    return snapshotOf(starts, await rawQuery(this.db, ...counters), await rawQuery(this.db, ...inFlight));
   }
 
   /** Decides and reserves in one locked transaction, so N racing calls for k remaining admit exactly k. */
@@ -80,18 +93,27 @@ export class DbQuotaLedger implements QuotaLedger {
     estimateEur: number;
     decide: (snapshot: QuotaSnapshot) => AdmissionDecision;
   }): Promise<{ decision: AdmissionDecision; reservation: QuotaReservation | null }> {
+    const { counters, inFlight, starts } = this.readStatements(input.licenseId, input.now);
+    const insert: Statement = [
+      "insert into quota_reservations (license_id, created_at, estimate_cost_eur, expires_at) values (?, ?, ?, ?)",
+      [input.licenseId, sqlDate(this.db, input.now), roundEur(input.estimateEur), sqlDate(this.db, new Date(input.now.getTime() + this.ttlMs))],
+    ];
+    const reserved = (decision: AdmissionDecision, insertId: unknown) =>
+      decision.allowed
+        ? { decision, reservation: { id: Number(insertId), licenseId: input.licenseId, admittedAt: input.now } }
+        : { decision, reservation: null };
+    if (this.group) {
+      return this.group.submit((run) => {
+        const decision = input.decide(snapshotOf(starts, run(...counters), run(...inFlight)));
+        return reserved(decision, decision.allowed ? run(...insert, "run").insertId : null);
+      });
+    }
     // Plain SQL: this runs on every chat call, where the ORM's unit of work would cost more than the queries.
     return rawTransaction(
       this.db,
       async (run) => {
-        const decision = input.decide(await this.read({ execute: run }, input.licenseId, input.now));
-        if (!decision.allowed) return { decision, reservation: null };
-        const result = await run(
-          "insert into quota_reservations (license_id, created_at, estimate_cost_eur, expires_at) values (?, ?, ?, ?)",
-          [input.licenseId, sqlDate(this.db, input.now), roundEur(input.estimateEur), sqlDate(this.db, new Date(input.now.getTime() + this.ttlMs))],
-          "run",
-        );
-        return { decision, reservation: { id: Number(result.insertId), licenseId: input.licenseId, admittedAt: input.now } };
+        const decision = input.decide(snapshotOf(starts, await run(...counters), await run(...inFlight)));
+        return reserved(decision, decision.allowed ? (await run(...insert, "run")).insertId : null);
       },
       input.licenseId,
     );
@@ -102,12 +124,8 @@ export class DbQuotaLedger implements QuotaLedger {
    * was admitted in, with its real tokens and cost.
    */
   async settle(reservation: QuotaReservation, outcome: { tokens: number; costEur: number } | null, now: Date): Promise<void> {
-    // Under the license's lock, like admission: concurrent upserts creating the same counter rows would
-    // otherwise deadlock on InnoDB's gap locks (rawTransaction also retries such conflicts).
-    await rawTransaction(this.db, async (run) => {
-      const ex: Executor = { execute: run };
-      await ex.execute("delete from quota_reservations where id = ?", [reservation.id], "run");
-      if (!outcome) return;
+    const statements: Statement[] = [["delete from quota_reservations where id = ?", [reservation.id]]];
+    if (outcome) {
       const rows = WINDOWS.map((w) => [
         reservation.licenseId,
         w,
@@ -116,7 +134,6 @@ export class DbQuotaLedger implements QuotaLedger {
         roundEur(outcome.costEur),
         sqlDate(this.db, now),
       ]);
-      const values = rows.map(() => "(?, ?, ?, 1, ?, ?, ?)").join(", ");
       const upsert =
         this.db.dialect === "sqlite"
           ? `on conflict(license_id, period, period_start) do update set requests = quota_counters.requests + 1,
@@ -124,12 +141,26 @@ export class DbQuotaLedger implements QuotaLedger {
                updated_at = excluded.updated_at`
           : `on duplicate key update requests = requests + 1, tokens = tokens + values(tokens),
                cost_eur = cost_eur + values(cost_eur), updated_at = values(updated_at)`;
-      await ex.execute(
-        `insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values ${values} ${upsert}`,
+      statements.push([
+        `insert into quota_counters (license_id, period, period_start, requests, tokens, cost_eur, updated_at) values ${rows.map(() => "(?, ?, ?, 1, ?, ?, ?)").join(", ")} ${upsert}`,
         rows.flat(),
-        "run",
-      );
-    }, reservation.licenseId);
+      ]);
+    }
+    if (this.group) {
+      await this.group.submit((run) => {
+        for (const statement of statements) run(...statement, "run");
+      });
+      return;
+    }
+    // Under the license's lock, like admission: concurrent upserts creating the same counter rows would
+    // otherwise deadlock on InnoDB's gap locks (rawTransaction also retries such conflicts).
+    await rawTransaction(
+      this.db,
+      async (run) => {
+        for (const statement of statements) await run(...statement, "run");
+      },
+      reservation.licenseId,
+    );
   }
 
   /** Deletes reservations whose process never settled them (housekeeping). */
@@ -307,9 +338,7 @@ export class DbProviderKeys implements ProviderKeys {
 
   async customerKey(customerId: number, provider: ProviderName): Promise<string | null> {
     // Plain SQL: every chat call asks whether its customer brought a key.
-    const rows = await this.db.orm.em
-      .getConnection()
-      .execute("select key_sealed from provider_keys where owner = ? and provider = ?", [`customer:${customerId}`, provider]);
+    const rows = await rawQuery(this.db, "select key_sealed from provider_keys where owner = ? and provider = ?", [`customer:${customerId}`, provider]);
     return rows[0] ? this.keyring.open(String(rows[0].key_sealed), providerKeyContext(provider)) : null;
   }
 

@@ -2,7 +2,7 @@
 // SQLite and MariaDB; usage always comes from the daily aggregates (usage_daily), never from a scan of the
 // raw events, except the bounded last-24-hours count that walks the created_at index.
 import type { PlanLicenseCounts, UsageSlice } from "../../domain/reports/mod.ts";
-import { readDate, readJson, readOptionalDate, sqlDate } from "./_support.ts";
+import { readDate, readJson, readOptionalDate, sqlDate, rawQuery } from "./_support.ts";
 import type { Db } from "./orm.ts";
 
 /** Headline counts of customers and licenses at an instant. */
@@ -80,7 +80,7 @@ export class DbReports {
   constructor(private readonly db: Db) {}
 
   private all(sql: string, params: unknown[] = []): Promise<Row[]> {
-    return this.db.orm.em.getConnection().execute(sql, params) as Promise<Row[]>;
+    return rawQuery(this.db, sql, params) as Promise<Row[]>;
   }
 
   /** Customers, effectively active licenses and expired licenses at `now`. */
