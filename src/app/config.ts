@@ -1,6 +1,7 @@
 /** Configuration from environment variables: parsed and checked once at start-up, then passed around as a value. */
 
 import { link, mkdir, readFile, unlink, writeFile } from "node:fs/promises";
+import { isIP } from "node:net";
 import { dirname, join, resolve } from "node:path";
 import {
   decodeBase64IgnorePadding,
@@ -60,6 +61,12 @@ export interface Config {
   paymentWebhookSecret: string | null;
   /** Days raw usage events are kept (USAGE_RETENTION_DAYS); daily aggregates are kept for good. */
   usageRetentionDays: number;
+  /** How long a shutdown waits for requests and streams in flight before cutting them (SHUTDOWN_TIMEOUT_MS). */
+  shutdownTimeoutMs: number;
+  /** Bearer token that admits a scraper to /metrics from any address (METRICS_TOKEN); null: none. */
+  metricsToken: string | null;
+  /** Client addresses and CIDR ranges admitted to /metrics without a token (METRICS_ALLOW); empty: none. */
+  metricsAllow: string[];
 }
 
 /** A configuration variable is missing or malformed; `message` is one line, names the variable, and holds no secret. */
@@ -84,6 +91,7 @@ const PROVIDER_DEFAULTS: Record<ProviderName, { prefix: string; baseUrl: string;
   deepseek: { prefix: "DEEPSEEK", baseUrl: "https://api.deepseek.com", label: "DeepSeek" },
 };
 const KEY_HINT = "generate one with: openssl rand -base64 32";
+const DEFAULT_METRICS_ALLOW = "127.0.0.1,::1";
 
 /** Every environment variable the service reads, with its default and meaning (for the README and `--help`). */
 export const CONFIG_VARIABLES: Array<{ name: string; default: string; description: string }> = [
@@ -145,6 +153,21 @@ export const CONFIG_VARIABLES: Array<{ name: string; default: string; descriptio
   { name: "PADDLE_WEBHOOK_SECRET", default: "", description: "Paddle Billing notification secret; unset answers /api/webhooks/paddle with 503." },
   { name: "PAYMENT_WEBHOOK_SECRET", default: "", description: "HMAC secret of the old generic /api/webhook/payment hook; unset answers 503." },
   { name: "USAGE_RETENTION_DAYS", default: "90", description: "Days raw usage events are kept (1-3650); daily aggregates are kept." },
+  {
+    name: "SHUTDOWN_TIMEOUT_MS",
+    default: "20000",
+    description: "On SIGTERM/SIGINT, how long (0-600000 ms) requests and streams in flight may finish before they are cut and billed as partial.",
+  },
+  {
+    name: "METRICS_TOKEN",
+    default: "",
+    description: "Bearer token (16+ characters) that admits a Prometheus scraper to /metrics from any address.",
+  },
+  {
+    name: "METRICS_ALLOW",
+    default: DEFAULT_METRICS_ALLOW,
+    description: "Comma-separated client addresses or CIDR ranges that may read /metrics without the token; none admits no address.",
+  },
   ...Object.values(PROVIDER_DEFAULTS).flatMap(({ prefix, baseUrl, label }) => [
     { name: `${prefix}_BASE_URL`, default: baseUrl, description: `${label} API base URL.` },
     {
@@ -187,6 +210,9 @@ export async function loadConfig(
     paddleWebhookSecret: read("PADDLE_WEBHOOK_SECRET") ?? null,
     paymentWebhookSecret: read("PAYMENT_WEBHOOK_SECRET") ?? null,
     usageRetentionDays: parseInteger("USAGE_RETENTION_DAYS", read("USAGE_RETENTION_DAYS"), 90, 1, 3650),
+    shutdownTimeoutMs: parseInteger("SHUTDOWN_TIMEOUT_MS", read("SHUTDOWN_TIMEOUT_MS"), 20_000, 0, 600_000),
+    metricsToken: parseMetricsToken(read("METRICS_TOKEN")),
+    metricsAllow: parseAddressList("METRICS_ALLOW", read("METRICS_ALLOW") ?? DEFAULT_METRICS_ALLOW),
   };
   // Last, so that a typo elsewhere never leaves a freshly generated key file behind.
   const key = await loadEncryptionKey(read("ENCRYPTION_KEY"), nodeEnv, dataDir);
@@ -203,6 +229,32 @@ function parseProviders(read: (name: string) => string | undefined): Record<Prov
     };
   }
   return providers;
+}
+
+function parseMetricsToken(value: string | undefined): string | null {
+  if (value === undefined) return null;
+  // The token is a secret: the message says what is wrong with it, never what it is.
+  if (value.length < 16 || /\s/.test(value)) throw new ConfigError("METRICS_TOKEN", "must be at least 16 characters without spaces");
+  return value;
+}
+
+/** Addresses and CIDR ranges (`10.0.0.0/8`, `fd00::/8`), or `none`; each entry checked. */
+function parseAddressList(name: string, value: string): string[] {
+  if (value.toLowerCase() === "none") return [];
+  return value
+    .split(",")
+    .map((entry) => entry.trim())
+    .filter((entry) => entry !== "")
+    .map((entry) => {
+      const [address, prefix, extra] = entry.split("/");
+      const family = isIP(address);
+      const bits = family === 4 ? 32 : 128;
+      const prefixOk = prefix === undefined || (/^\d{1,3}$/.test(prefix) && Number(prefix) <= bits);
+      if (family === 0 || !prefixOk || extra !== undefined) {
+        throw new ConfigError(name, `must be comma-separated IP addresses or CIDR ranges, or none (got ${shown(entry)})`);
+      }
+      return entry;
+    });
 }
 
 function parseSmtpUrl(value: string | undefined): string | null {

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { startMailSender } from "../adapters/mail/smtp_sender.ts";
 import { createJobs } from "./jobs.ts";
 import { startScheduler } from "./scheduler.ts";
+import { createShutdown, trackChatCalls } from "./shutdown.ts";
 import { startWebhookSender } from "./webhook_sender.ts";
 import { createServices, seedFirstStart, seedPlans, VERSION, type Services } from "./services.ts";
 
@@ -61,13 +62,21 @@ async function serve(): Promise<void> {
   const seeded = await seedFirstStart(services, config, logger);
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
 
+  // The chat routes' calls are counted and can be cut, so a shutdown waits for them and bills what it cuts.
+  const chatCalls = trackChatCalls(services.quota, services.providers);
+  let draining = false;
   const app = createApp({
     ...services,
+    quota: chatCalls.quota,
+    providers: chatCalls.providers,
+    draining: () => draining,
     logger,
     publicUrl: config.publicUrl,
     trustProxy: config.trustProxy.enabled,
     paddleWebhookSecret: config.paddleWebhookSecret,
     paymentWebhookSecret: config.paymentWebhookSecret,
+    metricsToken: config.metricsToken,
+    metricsAllow: config.metricsAllow,
     version: VERSION,
     clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, config.trustProxy),
   });
@@ -84,7 +93,7 @@ async function serve(): Promise<void> {
 
   // Background work: outgoing mail, and scheduled jobs (expiry sweep, reminders, retention, housekeeping)
   // under database leases, so each job runs once across instances.
-  const mailSender = startMailSender({ db: services.db, smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, clock: services.clock, logger: logger.child({ component: "mail" }) });
+  const mailSender = startMailSender({ db: services.db, keyring: services.keyring, smtpUrl: config.smtpUrl, mailFrom: config.mailFrom, clock: services.clock, logger: logger.child({ component: "mail" }) });
   const webhookSender = startWebhookSender({
     db: services.db,
     keyring: services.keyring,
@@ -98,18 +107,24 @@ async function serve(): Promise<void> {
     jobs: createJobs(services, { retentionDays: config.usageRetentionDays, outbox: services.outbox, publicUrl: config.publicUrl }),
   });
 
-  let stopping = false;
-  const stop = async (signal: string) => {
-    if (stopping) return;
-    stopping = true;
-    logger.info("shutting down", { signal });
-    await app.stop();
-    await Promise.all([scheduler.stop(), mailSender.stop(), webhookSender.stop()]);
-    await services.close();
-    process.exit(0);
+  const shutdown = createShutdown({
+    server: app.server,
+    tracker: chatCalls,
+    workers: [scheduler, mailSender, webhookSender],
+    closeServices: () => services.close(),
+    timeoutMs: config.shutdownTimeoutMs,
+    logger,
+  });
+  const stop = (signal: string) => {
+    if (!draining) {
+      draining = true;
+      // Whatever hangs (an unreachable database), the process still ends a bounded time after the deadline.
+      setTimeout(() => process.exit(1), config.shutdownTimeoutMs + 15_000).unref();
+    }
+    void shutdown.begin(signal).then((code) => process.exit(code));
   };
-  process.on("SIGINT", () => void stop("SIGINT"));
-  process.on("SIGTERM", () => void stop("SIGTERM"));
+  process.on("SIGINT", () => stop("SIGINT"));
+  process.on("SIGTERM", () => stop("SIGTERM"));
 }
 
 /** The CLI's services: the same start-up checks as `serve`, and the plans a fresh database needs. */

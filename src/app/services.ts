@@ -1,11 +1,12 @@
 // Composition root: opens the database, builds the keyring and repositories, and seeds a first start.
 import { createKeyring, cryptoRandom } from "../adapters/crypto/webcrypto_keyring.ts";
+import { licenseKeyDigestSync } from "../adapters/crypto/key_digest.ts";
 import { argon2Hasher, generatePassword, hashPassword } from "../adapters/crypto/passwords.ts";
 import { DbAdminAccounts, DbApiTokens } from "../adapters/db/admin_repos.ts";
 import { MikroCustomers, MikroLicenses, MikroPlans, MikroSiteActivations } from "../adapters/db/licensing_repos.ts";
 import { openDatabase, type Db } from "../adapters/db/orm.ts";
 import { licenseKeyStore, providerKeyStore, storeVendorKeyIfAbsent } from "../adapters/db/secret_repos.ts";
-import { DbOutbox } from "../adapters/db/outbox_repo.ts";
+import { DbOutbox, mailBodyStores } from "../adapters/db/outbox_repo.ts";
 import { DbWebhookEvents, webhookSecretStore } from "../adapters/db/webhook_repos.ts";
 import { BatchedUsageRecorder, DbPriceTable, DbProviderKeys, DbQuotaLedger } from "../adapters/db/proxy_repos.ts";
 import { DbAdminUsers, DbAuditLog, DbThrottle, DbUsageLedger } from "../adapters/db/support_repos.ts";
@@ -18,6 +19,9 @@ import { DEFAULT_PLANS, PROVIDERS, type ProviderName } from "../domain/plans/mod
 import type { Clock, Random } from "../domain/shared/mod.ts";
 import type { Config } from "./config.ts";
 import type { Logger } from "./logger.ts";
+import { createMetrics, isDatabaseError, type Metrics } from "./metrics.ts";
+import { isDatabaseUnavailable } from "../adapters/db/availability.ts";
+import { retrySettlements } from "./settlement_retry.ts";
 
 /** The service version reported by `/` and `/api/health`. */
 export const VERSION = "0.1.0";
@@ -52,6 +56,8 @@ export interface Services {
   /** Outgoing webhook events: one pending delivery per subscribed endpoint, sent in the background. */
   events: DbWebhookEvents;
   hasher: typeof argon2Hasher;
+  /** The license-key digest, computed natively (same value as the domain's licenseKeyDigest). */
+  digestKey: (normalizedKey: string) => string;
   prices: DbPriceTable;
   quota: DbQuotaLedger;
   usageRecorder: BatchedUsageRecorder;
@@ -60,6 +66,8 @@ export interface Services {
   baseUrls: Record<ProviderName, string>;
   timeoutMs: number;
   reportError(error: unknown, context: string): void;
+  /** The process's Prometheus metrics (served at /metrics). */
+  metrics: Metrics;
   secretStores: SecretStore[];
   checkDatabase(): Promise<boolean>;
   close(): Promise<void>;
@@ -72,7 +80,15 @@ export async function createServices(
 ): Promise<Services> {
   const db = await openDatabase(config.database);
   const keyring = await createKeyring({ current: config.encryptionKey, previous: config.encryptionKeysOld });
-  const usageRecorder = new BatchedUsageRecorder(db, { onError: (error) => options.onBackgroundError?.(error, "writing usage events") });
+  const metrics = createMetrics({ queueDepth: () => usageRecorder.pending });
+  // Background failures are counted (database ones) before the caller hears of them.
+  const reportError = (error: unknown, context: string) => {
+    if (isDatabaseError(error) || isDatabaseUnavailable(error)) metrics.countDbError(context);
+    options.onBackgroundError?.(error, context);
+  };
+  const usageRecorder = new BatchedUsageRecorder(db, { onError: (error) => reportError(error, "writing usage events") });
+  // Answered calls whose settlement met a database outage are settled once it is back, not forgotten.
+  const settlements = retrySettlements(new DbQuotaLedger(db), { onError: (error) => reportError(error, "settling a chat call") });
   return {
     db,
     keyring,
@@ -88,24 +104,27 @@ export async function createServices(
     admins: new DbAdminUsers(db),
     accounts: new DbAdminAccounts(db),
     tokens: new DbApiTokens(db),
-    outbox: new DbOutbox(db, { smtpConfigured: config.smtpUrl != null }),
+    outbox: new DbOutbox(db, { smtpConfigured: config.smtpUrl != null, keyring }),
     events: new DbWebhookEvents(db, cryptoRandom),
     hasher: argon2Hasher,
+    digestKey: licenseKeyDigestSync,
     prices: new DbPriceTable(db),
-    quota: new DbQuotaLedger(db),
+    quota: settlements.quota,
     usageRecorder,
     providerKeys: new DbProviderKeys(db, keyring),
     providers: options.providers ?? createChatProviders({ maxRetries: config.providerMaxRetries }),
     baseUrls: Object.fromEntries(PROVIDERS.map((p) => [p, config.providers[p].baseUrl])) as Record<ProviderName, string>,
     timeoutMs: config.providerTimeoutMs,
-    reportError: (error, context) => options.onBackgroundError?.(error, context),
-    secretStores: [licenseKeyStore(db), providerKeyStore(db), webhookSecretStore(db)],
+    reportError,
+    metrics,
+    secretStores: [licenseKeyStore(db), providerKeyStore(db), webhookSecretStore(db), ...mailBodyStores(db)],
     async checkDatabase() {
       await db.orm.em.getConnection().execute("select 1");
       return true;
     },
     async close() {
       // Usage of answered calls is written before the database goes away.
+      await settlements.close().catch((error) => reportError(error, "settling chat calls on shutdown"));
       await usageRecorder.close();
       await db.close();
     },

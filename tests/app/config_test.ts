@@ -369,6 +369,36 @@ describe("encryption key file", () => {
   });
 });
 
+describe("metrics access", () => {
+  test("by default no token is set and only loopback may read /metrics", async () => {
+    const config = await load({});
+    expect(config.metricsToken).toBeNull();
+    expect(config.metricsAllow).toEqual(["127.0.0.1", "::1"]);
+  });
+
+  test("METRICS_ALLOW takes addresses and CIDR ranges of both families, and none for no address", async () => {
+    expect((await load({ METRICS_ALLOW: " 10.0.0.0/8, 192.168.1.7 ,fd00::/8,::1 " })).metricsAllow).toEqual(["10.0.0.0/8", "192.168.1.7", "fd00::/8", "::1"]);
+    expect((await load({ METRICS_ALLOW: "none", METRICS_TOKEN: "0123456789abcdef" })).metricsAllow).toEqual([]);
+  });
+
+  test("a METRICS_ALLOW entry that is no address or range is refused, naming it", async () => {
+    for (const entry of ["localhost", "10.0.0.0/33", "fd00::/129", "10.0.0.1/8/2", "300.1.1.1"]) {
+      const error = await configError(load({ METRICS_ALLOW: `127.0.0.1,${entry}` }));
+      expect(error.variable).toBe("METRICS_ALLOW");
+      expect(error.message).toContain(JSON.stringify(entry));
+    }
+  });
+
+  test("a METRICS_TOKEN shorter than 16 characters or with spaces is refused without repeating it", async () => {
+    expect((await load({ METRICS_TOKEN: "0123456789abcdef" })).metricsToken).toBe("0123456789abcdef");
+    for (const token of ["short-secret", "0123456789 abcdef"]) {
+      const error = await configError(load({ METRICS_TOKEN: token }));
+      expect(error.variable).toBe("METRICS_TOKEN");
+      expect(error.message).not.toContain(token);
+    }
+  });
+});
+
 describe("CONFIG_VARIABLES", () => {
   test("CONFIG_VARIABLES documents exactly the variables loadConfig reads", async () => {
     const read = new Set<string>();

@@ -1,4 +1,4 @@
-import { describe, expect, spyOn, test } from "bun:test";
+import { describe, expect, test } from "bun:test";
 import { createLogger, type LogLevel, redactText, redactValue } from "../../src/app/logger.ts";
 import { DomainError } from "../../src/domain/shared/mod.ts";
 
@@ -34,7 +34,9 @@ describe("createLogger output", () => {
     expect(lines.length).toBe(1);
     expect(lines[0]).not.toContain("\n");
     const [record] = records();
-    expect(Object.keys(record).slice(0, 3)).toEqual(["time", "level", "msg"]);
+    // pino's order: level and time open the line, the message closes it.
+    const keys = Object.keys(record);
+    expect([keys[0], keys[1], keys.at(-1)]).toEqual(["level", "time", "msg"]);
     expect(record).toMatchObject({ level: "info", msg: "license validated", licenseId: 42, cached: true, plan: "pro" });
     expect(new Date(record.time as string).toISOString()).toBe(record.time as string);
   });
@@ -102,17 +104,22 @@ describe("createLogger output", () => {
     expect("skipped" in record).toBe(false);
   });
 
-  test("the default sink writes each line to stdout followed by a newline", () => {
-    const write = spyOn(process.stdout, "write").mockImplementation(() => true);
-    try {
-      createLogger("info").info("hello", { licenseKey: LICENSE });
-      expect(write).toHaveBeenCalledTimes(1);
-      const written = String(write.mock.calls[0][0]);
-      expect(written.endsWith("}\n")).toBe(true);
-      expect(JSON.parse(written)).toMatchObject({ msg: "hello", licenseKey: "[redacted]" });
-    } finally {
-      write.mockRestore();
-    }
+  test("the default sink writes each line to stdout followed by a newline, kept even when the process exits at once", async () => {
+    // A child process, because the default destination writes to file descriptor 1 itself (synchronously).
+    const script = [
+      `import { createLogger } from ${JSON.stringify(`${import.meta.dir}/../../src/app/logger.ts`)};`,
+      "const logger = createLogger(\"info\");",
+      "for (let i = 0; i < 200; i++) logger.info(\"hello\", { licenseKey: process.env.SECRET, i });",
+      "process.exit(0);",
+    ].join("\n");
+    const child = Bun.spawn([process.execPath, "-e", script], { env: { ...process.env, SECRET: LICENSE }, stdout: "pipe", stderr: "pipe" });
+    const [stdout, stderr, code] = await Promise.all([new Response(child.stdout).text(), new Response(child.stderr).text(), child.exited]);
+    expect({ code, stderr }).toEqual({ code: 0, stderr: "" });
+    expect(stdout.endsWith("}\n")).toBe(true);
+    const lines = stdout.trimEnd().split("\n");
+    expect(lines.length).toBe(200);
+    expect(JSON.parse(lines[199])).toMatchObject({ msg: "hello", licenseKey: "[redacted]", i: 199 });
+    expectNoSecret(stdout);
   });
 });
 
@@ -130,6 +137,13 @@ describe("redaction", () => {
     expect(redactText(ANTHROPIC)).toBe("sk-ant-…QRST");
     expect(redactText(`OPENAI_API_KEY=${DEEPSEEK}`)).toBe("OPENAI_API_KEY=sk-…9f3e");
     expect(redactText("task-force and sk-short stay")).toBe("task-force and sk-short stay");
+  });
+
+  test("admin API tokens keep only the prefix the admin shows", () => {
+    const token = "chtl_0123456789abcdef0123456789abcdef01234567";
+    expect(redactText(`token ${token} revoked`)).toBe("token chtl_0123456… revoked");
+    expect(redactText(`x=${token.toUpperCase()}`)).toBe("x=CHTL_0123456…");
+    expect(redactText("chtl_ alone and chtl_12 stay")).toBe("chtl_ alone and chtl_12 stay");
   });
 
   test("bearer and basic credentials and URL passwords are replaced", () => {

@@ -122,6 +122,10 @@ export interface ServeProcess {
   stderr(): string;
   /** Sends SIGTERM and waits for the exit code (SIGKILL after 10 s). */
   stop(): Promise<number>;
+  /** Sends a signal without waiting (the shutdown tests send several). */
+  signal(name: "SIGTERM" | "SIGINT"): void;
+  /** The exit code, once the process has ended. */
+  exited: Promise<number>;
 }
 
 export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
@@ -142,6 +146,8 @@ export async function startServe(env: Record<string, string>): Promise<ServeProc
     url,
     stdout: () => out.join(""),
     stderr: () => err.join(""),
+    signal: (name) => child.kill(name),
+    exited: child.exited,
     stop() {
       stopped ??= (async () => {
         if (child.exitCode === null && child.signalCode === null) child.kill("SIGTERM");

@@ -1,7 +1,8 @@
 // The API documentation in Chromium against the real service: /swagger renders the operations from the
 // service's own assets (any request to another host fails the suite), and "Try it out" on
 // POST /api/validate works with a real license key given through "Authorize" (200, "valid": true), and
-// answers 401 with a bad key. A screenshot of each step is saved (the directory is printed).
+// answers 401 with a bad key, all under the page's CSP (no inline script). A screenshot of each step is
+// saved (the directory is printed).
 import { afterAll, beforeAll, expect, test } from "bun:test";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
@@ -37,6 +38,7 @@ describeBrowser("API documentation (Swagger UI) in a browser", () => {
   const foreign: string[] = [];
   const failed: string[] = [];
   const consoleLines: string[] = [];
+  const cspViolations: string[] = [];
 
   /** Runs the CLI against the service's database (same DATABASE_URL and DATA_DIR as the server). */
   async function cli(...args: string[]): Promise<string> {
@@ -76,7 +78,10 @@ describeBrowser("API documentation (Swagger UI) in a browser", () => {
     context.on("requestfailed", (request) => failed.push(`${request.method()} ${request.url()}: ${request.failure()?.errorText ?? "failed"}`));
     page = await context.newPage();
     page.setDefaultTimeout(UI_MS);
-    page.on("console", (message) => consoleLines.push(`${message.type()}: ${message.text()}`));
+    page.on("console", (message) => {
+      consoleLines.push(`${message.type()}: ${message.text()}`);
+      if (/Content Security Policy|Refused to (execute|load|apply|evaluate)/i.test(message.text())) cspViolations.push(message.text());
+    });
     page.on("pageerror", (error) => consoleLines.push(`pageerror: ${error.message}`));
   }, SETUP_MS);
 
@@ -235,8 +240,9 @@ describeBrowser("API documentation (Swagger UI) in a browser", () => {
     });
   }, STEP_MS);
 
-  test("the browser never contacted another host and no request failed", () => {
+  test("the browser never contacted another host, no request failed and the page's CSP blocked nothing", () => {
     expect(foreign).toEqual([]);
     expect(failed).toEqual([]);
+    expect(cspViolations).toEqual([]);
   });
 });

@@ -208,6 +208,11 @@ describe("addCalendarMonths", () => {
     expect(addCalendarMonths(utc("2025-05-20T00:00:00Z"), 120).toISOString()).toBe("2035-05-20T00:00:00.000Z");
   });
 
+  test("addCalendarMonths refuses a result beyond the range of dates instead of returning an Invalid Date", () => {
+    expect(caught(() => addCalendarMonths(utc("2025-01-01T00:00:00Z"), Number.MAX_SAFE_INTEGER)).code).toBe("invalid_argument");
+    expect(caught(() => addCalendarMonths(new Date(8.64e15), 1)).code).toBe("invalid_argument");
+  });
+
   test("addCalendarMonths goes backwards for negative months and across a year", () => {
     expect(addCalendarMonths(utc("2025-03-31T00:00:00Z"), -1).toISOString()).toBe("2025-02-28T00:00:00.000Z");
     expect(addCalendarMonths(utc("2025-01-15T00:00:00Z"), -1).toISOString()).toBe("2024-12-15T00:00:00.000Z");
@@ -412,6 +417,13 @@ describe("normalizeSiteHost", () => {
     expect(normalizeSiteHost("https://shop.example.com./#top")).toBe("shop.example.com");
   });
 
+  test("normalizeSiteHost rejects more than one trailing dot instead of turning the rest into another host", () => {
+    expect(normalizeSiteHost("0..")).toBeNull();
+    expect(normalizeSiteHost("1.2..")).toBeNull();
+    expect(normalizeSiteHost("https://shop.example.com../")).toBeNull();
+    expect(normalizeSiteHost("shop.example.com.")).toBe("shop.example.com");
+  });
+
   test("normalizeSiteHost accepts a protocol-relative URL", () => {
     expect(normalizeSiteHost("//www.shop.example.com/")).toBe("shop.example.com");
   });
@@ -429,6 +441,13 @@ describe("normalizeSiteHost", () => {
     expect(normalizeSiteHost("http://[::1]:8080/")).toBe("[::1]");
     expect(normalizeSiteHost("http://[2001:DB8::0001]/")).toBe("[2001:db8::1]");
     expect(normalizeSiteHost("192.168.1.10:8080")).toBe("192.168.1.10");
+  });
+
+  test("normalizeSiteHost strips repeated www. labels so that its result normalises to itself", () => {
+    expect(normalizeSiteHost("https://www.www.shop.example.com/")).toBe("shop.example.com");
+    expect(normalizeSiteHost("www.www.www.dev.example.com")).toBe("dev.example.com");
+    expect(normalizeSiteHost("www.www.com")).toBe("www.com");
+    expect(normalizeSiteHost(normalizeSiteHost("www.www.shop.example.com"))).toBe("shop.example.com");
   });
 
   test("normalizeSiteHost keeps www.com itself rather than reducing it to a TLD", () => {

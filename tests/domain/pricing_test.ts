@@ -113,6 +113,13 @@ describe("costOfUsage", () => {
     expect(costOfUsage(usage(1_000_000, Number.POSITIVE_INFINITY, 0), rates)).toBe(0.129);
   });
 
+  test("costOfUsage caps absurd token counts at the largest exact count instead of costing Infinity", () => {
+    const rates = { inputEurPerMTok: 2.15, outputEurPerMTok: 8.6, cachedInputEurPerMTok: 1.075 };
+    const cost = costOfUsage(usage(1.7e308, 0, 1.7e308), rates);
+    expect(Number.isFinite(cost)).toBe(true);
+    expect(cost).toBe(costOfUsage(usage(Number.MAX_SAFE_INTEGER, 0, Number.MAX_SAFE_INTEGER), rates));
+  });
+
   test("costOfUsage stays exact for very large counts", () => {
     expect(costOfUsage(usage(0, 0, 3_000_000_000), seed("claude-sonnet-4-5"))).toBe(38700);
   });

@@ -81,6 +81,13 @@ describe("quota windows", () => {
     expect(windowEnd("month", new Date("2025-02-28T12:00:00Z")).toISOString()).toBe("2025-03-01T00:00:00.000Z");
   });
 
+  test("the month window of a year before 100 stays in that year rather than moving to the 1900s", () => {
+    const early = new Date("0050-03-10T12:00:00.000Z");
+    expect(windowStart("month", early).toISOString()).toBe("0050-03-01T00:00:00.000Z");
+    expect(windowEnd("month", early).toISOString()).toBe("0050-04-01T00:00:00.000Z");
+    expect(windowEnd("month", new Date("0099-12-31T23:59:59.999Z")).toISOString()).toBe("0100-01-01T00:00:00.000Z");
+  });
+
   test("windows are UTC whatever offset the instant was written with", () => {
     const local = new Date("2025-04-01T01:30:00+02:00"); // still March 31st in UTC
     expect(windowStart("month", local).toISOString()).toBe("2025-03-01T00:00:00.000Z");

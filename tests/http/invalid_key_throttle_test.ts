@@ -1,5 +1,9 @@
-// Clients that keep sending bad license keys are refused for a while, per address.
+// Clients that keep sending bad license keys are refused for a while, per address, and cannot choose
+// another address with a forged X-Forwarded-For.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
+import { createApp } from "../../src/app/http/app.ts";
+import { clientIp, type ProxyTrust } from "../../src/app/http/client_ip.ts";
+import { createLogger } from "../../src/app/logger.ts";
 import { startTestService, type TestService } from "../support/app.ts";
 
 const ISO_UTC = /^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}(\.\d{1,3})?Z$/;
@@ -24,7 +28,7 @@ describe("throttling of invalid license keys", () => {
   beforeAll(async () => {
     svc = await startTestService();
     ({ key: goodKey } = await svc.issue({}));
-  });
+  }, 60_000);
   afterAll(async () => {
     await svc.close();
   });
@@ -83,5 +87,71 @@ describe("throttling of invalid license keys", () => {
     const good = await validate(goodKey, GUESSER);
     expect(good.status).toBe(200);
     expect((await jsonOf(good)).valid).toBe(true);
+  });
+});
+
+describe("the throttled address is the real one, over a real socket", () => {
+  let svc: TestService;
+
+  beforeAll(async () => {
+    svc = await startTestService();
+  }, 60_000);
+  afterAll(async () => {
+    await svc.close();
+  });
+
+  /** The app as main.ts wires it (client address from the socket and the proxy trust), listening on 127.0.0.1. */
+  function serve(trust: ProxyTrust) {
+    const app = createApp({
+      ...svc.services,
+      logger: createLogger("silent", () => {}),
+      publicUrl: svc.config.publicUrl,
+      trustProxy: trust.enabled,
+      metricsToken: svc.config.metricsToken,
+      metricsAllow: svc.config.metricsAllow,
+      version: "test",
+      clientIpOf: (request, server) => clientIp(request, server?.requestIP(request)?.address, trust),
+    });
+    app.listen({ port: 0, hostname: "127.0.0.1" });
+    const url = `http://127.0.0.1:${app.server!.port}`;
+    return {
+      validate: (forwardedFor: string) =>
+        fetch(`${url}/api/validate`, { method: "POST", headers: { "x-license-key": "CHA-00000000-00000000-00000000-0000000E", "x-forwarded-for": forwardedFor } }),
+      stop: () => app.stop(true),
+    };
+  }
+
+  test("without a trusted proxy, a new X-Forwarded-For on every guess does not escape the limit", async () => {
+    const server = serve({ enabled: false, hops: 0 });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 21; i++) {
+        const res = await server.validate(`10.0.${i}.1`);
+        await res.text();
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([...Array(20).fill(401), 429]);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  test("behind one trusted proxy, what the client prepends is ignored: the address the proxy saw is throttled", async () => {
+    const server = serve({ enabled: true, hops: 1 });
+    try {
+      const statuses: number[] = [];
+      for (let i = 0; i < 21; i++) {
+        const res = await server.validate(`10.1.${i}.1, 198.51.100.77`);
+        await res.text();
+        statuses.push(res.status);
+      }
+      expect(statuses).toEqual([...Array(20).fill(401), 429]);
+      expect(Number((await server.validate("198.51.100.77")).headers.get("retry-after"))).toBeGreaterThanOrEqual(1);
+      // Another client behind the same proxy is heard.
+      const other = await server.validate("10.1.0.1, 198.51.100.78");
+      expect(other.status).toBe(401);
+    } finally {
+      await server.stop();
+    }
   });
 });

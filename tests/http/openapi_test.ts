@@ -1,6 +1,6 @@
 // The OpenAPI document at /swagger/json: a valid OpenAPI 3 document, complete (every JSON route, with its
 // method), every operation summarised, tagged and with response schemas, and the plugin API's examples
-// shaped like the contract's answers (and like the live answers).
+// shaped like the contract's answers (and like the live answers); and the Swagger UI page that shows it.
 import SwaggerParser from "@apidevtools/swagger-parser";
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { startTestService, type TestService } from "../support/app.ts";
@@ -69,7 +69,7 @@ describe("the OpenAPI document", () => {
     const res = await svc.request("GET", "/swagger/json");
     expect(res.status).toBe(200);
     doc = await res.json();
-  });
+  }, 60_000);
   afterAll(async () => {
     await svc.close();
   });
@@ -214,5 +214,39 @@ describe("the OpenAPI document", () => {
     }
     const created = doc.paths["/api/create_license"].post.responses["200"].content["application/json"].schema;
     expect(Object.keys(created.properties).sort()).toEqual(["customer_id", "expires_at", "license_key", "message", "success"]);
+  });
+
+  test("the Swagger UI page has a CSP without inline script and with frame-ancestors 'none', nosniff, and no inline script or handler to break", async () => {
+    const res = await svc.request("GET", "/swagger");
+    expect(res.status).toBe(200);
+    expect(res.headers.get("content-type")).toContain("text/html");
+    const csp = new Map(
+      (res.headers.get("content-security-policy") ?? "")
+        .split(";")
+        .map((d) => d.trim().split(/\s+/))
+        .filter((d) => d[0])
+        .map((d) => [d[0], d.slice(1)] as const),
+    );
+    const scriptSrc = csp.get("script-src") ?? csp.get("default-src") ?? ["*"];
+    expect(scriptSrc.filter((s) => /^'unsafe-|^\*$|^https?:$|^data:$/.test(s))).toEqual([]);
+    expect(csp.get("frame-ancestors")).toEqual(["'none'"]);
+    expect(csp.get("object-src")).toEqual(["'none'"]);
+    expect(res.headers.get("x-content-type-options")).toBe("nosniff");
+    const page = await res.text();
+    expect([...page.matchAll(/<script\b([^>]*)>/gi)].filter((m) => !/\ssrc=/i.test(m[1]))).toEqual([]);
+    expect(page.match(/<[^>]+\son[a-z]+\s*=/gi)).toBeNull();
+    // Everything the page loads is the service's own, served with its type.
+    const refs = [...page.matchAll(/\s(?:src|href)="([^"]+)"/g)].map((m) => m[1]);
+    expect(refs.length).toBeGreaterThanOrEqual(3);
+    for (const ref of refs) {
+      expect(ref).toStartWith("/swagger/assets/");
+      const asset = await svc.request("GET", ref);
+      expect({ ref, status: asset.status, type: asset.headers.get("content-type") ?? "" }).toEqual({ ref, status: 200, type: expect.stringMatching(ref.endsWith(".css") ? /^text\/css/ : /^text\/javascript/) });
+      const body = await asset.text();
+      // The start-up script asks for the document where it is.
+      const url = /SwaggerUIBundle\(\{[^}]*\burl:\s*"([^"]+)"/.exec(body)?.[1];
+      if (ref.endsWith(".js") && body.length < 10_000) expect(url).toBeTruthy();
+      if (url) expect((await svc.request("GET", new URL(url, "http://localhost/swagger").pathname)).status).toBe(200);
+    }
   });
 });

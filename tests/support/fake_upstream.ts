@@ -20,6 +20,10 @@ export interface FakeBehaviour {
   chunkDelayMs?: number;
   /** Streaming: cut the connection abruptly after N content chunks. */
   failAfterChunks?: number;
+  /** Never send response headers: hold the request until the client gives up. */
+  hang?: boolean;
+  /** Streaming: after N content chunks send nothing more, never ending the stream, until the client gives up. */
+  stallAfterChunks?: number;
   /** Custom error JSON for non-2xx; a string is sent verbatim. */
   errorBody?: unknown;
 }
@@ -48,6 +52,10 @@ export interface FakeUpstream {
   defaultBehaviour: FakeBehaviour;
   /** Clears requests, queue, and defaultBehaviour back to {}. */
   reset(): void;
+  /** Requests whose answer has not been sent completely yet (a hanging or stalled one stays until its client leaves). */
+  openRequests(): number;
+  /** How many requests their client abandoned before the answer was complete (an aborted wait or a cancelled stream). */
+  abandoned: number;
   /** Stops listening and closes open connections; safe to call twice. */
   stop(): Promise<void>;
 }
@@ -75,8 +83,8 @@ interface Tokens {
   cached: number;
 }
 
-/** One server-sent event frame, or the point where the connection is cut. */
-type Frame = string | "cut";
+/** One server-sent event frame, the point where the connection is cut, or where the stream stalls for good. */
+type Frame = string | "cut" | "stall";
 
 function tokensOf(behaviour: FakeBehaviour): Tokens {
   return {
@@ -115,32 +123,49 @@ function customError(status: number, body: unknown): Response {
   return json(status, body);
 }
 
-/** Inserts the cut marker after `failAfterChunks` content frames (or after the last one when there are fewer). */
-function withCut(preamble: Frame[], content: Frame[], rest: Frame[], failAfterChunks: number | undefined): Frame[] {
+/**
+ * Inserts the cut marker after `failAfterChunks` content frames (or after the last one when there are fewer),
+ * or the stall marker after `stallAfterChunks`.
+ */
+function withCut(preamble: Frame[], content: Frame[], rest: Frame[], failAfterChunks: number | undefined, stallAfterChunks?: number): Frame[] {
+  if (stallAfterChunks !== undefined) return [...preamble, ...content.slice(0, Math.max(0, stallAfterChunks)), "stall"];
   if (failAfterChunks === undefined) return [...preamble, ...content, ...rest];
   const kept = content.slice(0, Math.max(0, failAfterChunks));
   return [...preamble, ...kept, "cut"];
 }
 
-/** Streams frames one per pull; on "cut" it errors the body, which makes Bun reset the TCP connection. */
-function sseResponse(frames: Frame[], chunkDelayMs: number, headers: Record<string, string>): Response {
+
+/**
+ * Streams frames one per pull; on "cut" it errors the body, which makes Bun reset the TCP connection; on
+ * "stall" it never pulls again, so only the client can end the stream.
+ */
+function sseResponse(frames: Frame[], chunkDelayMs: number, headers: Record<string, string>, abandoned: () => void): Response {
   let next = 0;
+  let done = false;
   const body = new ReadableStream<Uint8Array>({
     async pull(controller) {
       if (next > 0 && chunkDelayMs > 0) await Bun.sleep(chunkDelayMs);
       const frame = frames[next++];
       try {
+        if (frame === "stall") return await new Promise<void>(() => undefined);
         if (frame === "cut") {
+          done = true;
           await Bun.sleep(cutFlushMs);
           // An undefined reason resets the socket without Bun logging an error.
           controller.error(undefined);
           return;
         }
         if (frame !== undefined) controller.enqueue(encoder.encode(frame));
-        if (next >= frames.length) controller.close();
+        if (next >= frames.length) {
+          done = true;
+          controller.close();
+        }
       } catch {
         // The client went away while we were sleeping; nothing left to do.
       }
+    },
+    cancel() {
+      if (!done) abandoned();
     },
   });
   return new Response(body, {
@@ -194,7 +219,7 @@ function openaiCompletion(id: string, model: string, behaviour: FakeBehaviour): 
   return json(200, completion, { "x-request-id": `req_${id}` });
 }
 
-function openaiStream(id: string, model: string, behaviour: FakeBehaviour, includeUsage: boolean): Response {
+function openaiStream(id: string, model: string, behaviour: FakeBehaviour, includeUsage: boolean, abandoned: () => void): Response {
   const created = nowSeconds();
   const sendUsage = includeUsage && !behaviour.omitUsage;
   const frame = (payload: Record<string, unknown>) => `data: ${JSON.stringify(payload)}\n\n`;
@@ -215,11 +240,11 @@ function openaiStream(id: string, model: string, behaviour: FakeBehaviour, inclu
     rest.push(frame({ id, object: "chat.completion.chunk", created, model, choices: [], usage: openaiUsage(model, tokensOf(behaviour)) }));
   }
   rest.push("data: [DONE]\n\n");
-  const frames = withCut(preamble, content, rest, behaviour.failAfterChunks);
-  return sseResponse(frames, behaviour.chunkDelayMs ?? 0, { "x-request-id": `req_${id}` });
+  const frames = withCut(preamble, content, rest, behaviour.failAfterChunks, behaviour.stallAfterChunks);
+  return sseResponse(frames, behaviour.chunkDelayMs ?? 0, { "x-request-id": `req_${id}` }, abandoned);
 }
 
-async function chatCompletions(request: Request, body: any, behaviour: FakeBehaviour, nextId: () => number): Promise<Response> {
+async function chatCompletions(request: Request, body: any, behaviour: FakeBehaviour, nextId: () => number, abandoned: () => void): Promise<Response> {
   const authorization = request.headers.get("authorization") ?? "";
   if (!/^Bearer\s+\S/i.test(authorization)) {
     return openaiError(401, "You didn't provide an API key (fake upstream)", "invalid_request_error", "invalid_api_key");
@@ -234,7 +259,7 @@ async function chatCompletions(request: Request, body: any, behaviour: FakeBehav
   }
   const id = `chatcmpl-fake-${nextId()}`;
   const model = String(body.model ?? "");
-  if (body.stream === true) return openaiStream(id, model, behaviour, body.stream_options?.include_usage === true);
+  if (body.stream === true) return openaiStream(id, model, behaviour, body.stream_options?.include_usage === true, abandoned);
   return openaiCompletion(id, model, behaviour);
 }
 
@@ -281,7 +306,7 @@ function anthropicMessage(id: string, model: string, behaviour: FakeBehaviour): 
   return json(200, message, { "request-id": `req_${id}` });
 }
 
-function anthropicStream(id: string, model: string, behaviour: FakeBehaviour): Response {
+function anthropicStream(id: string, model: string, behaviour: FakeBehaviour, abandoned: () => void): Response {
   const tokens = tokensOf(behaviour);
   const event = (name: string, payload: Record<string, unknown>) => `event: ${name}\ndata: ${JSON.stringify(payload)}\n\n`;
   const startMessage: Record<string, unknown> = {
@@ -311,11 +336,11 @@ function anthropicStream(id: string, model: string, behaviour: FakeBehaviour): R
     }),
     event("message_stop", { type: "message_stop" }),
   ];
-  const frames = withCut(preamble, content, rest, behaviour.failAfterChunks);
-  return sseResponse(frames, behaviour.chunkDelayMs ?? 0, { "request-id": `req_${id}` });
+  const frames = withCut(preamble, content, rest, behaviour.failAfterChunks, behaviour.stallAfterChunks);
+  return sseResponse(frames, behaviour.chunkDelayMs ?? 0, { "request-id": `req_${id}` }, abandoned);
 }
 
-async function messages(request: Request, body: any, behaviour: FakeBehaviour, nextId: () => number): Promise<Response> {
+async function messages(request: Request, body: any, behaviour: FakeBehaviour, nextId: () => number, abandoned: () => void): Promise<Response> {
   if (!request.headers.get("x-api-key")) {
     return anthropicError(401, "authentication_error", "x-api-key header is required (fake upstream)");
   }
@@ -339,7 +364,7 @@ async function messages(request: Request, body: any, behaviour: FakeBehaviour, n
   }
   const id = `msg_fake_${nextId()}`;
   const model = String(body.model ?? "");
-  if (body.stream === true) return anthropicStream(id, model, behaviour);
+  if (body.stream === true) return anthropicStream(id, model, behaviour, abandoned);
   return anthropicMessage(id, model, behaviour);
 }
 
@@ -382,10 +407,21 @@ export async function startFakeUpstream(options: { port?: number; hostname?: str
       return openaiError(404, `Unknown request URL: ${request.method} ${path} (fake upstream)`, "invalid_request_error", "unknown_url");
     }
     const behaviour = queue.shift() ?? upstream.defaultBehaviour;
+    if (behaviour.hang) {
+      await new Promise<void>((resolve) => {
+        if (request.signal.aborted) return resolve();
+        request.signal.addEventListener("abort", () => resolve(), { once: true });
+      });
+      upstream.abandoned += 1;
+      return new Response(null, { status: 499 });
+    }
     if (behaviour.delayMs && behaviour.delayMs > 0) await Bun.sleep(behaviour.delayMs);
+    const abandoned = () => {
+      upstream.abandoned += 1;
+    };
     return route === "POST /v1/messages"
-      ? messages(request, parsed, behaviour, nextId)
-      : chatCompletions(request, parsed, behaviour, nextId);
+      ? messages(request, parsed, behaviour, nextId, abandoned)
+      : chatCompletions(request, parsed, behaviour, nextId, abandoned);
   }
 
   const server = Bun.serve({
@@ -405,10 +441,13 @@ export async function startFakeUpstream(options: { port?: number; hostname?: str
     anthropicBaseUrl: url,
     requests: [],
     defaultBehaviour: {},
+    abandoned: 0,
+    openRequests: () => server.pendingRequests,
     script(...behaviours) {
       queue.push(...behaviours);
     },
     reset() {
+      upstream.abandoned = 0;
       upstream.requests.length = 0;
       queue.length = 0;
       upstream.defaultBehaviour = {};

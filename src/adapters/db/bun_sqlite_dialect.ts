@@ -6,8 +6,10 @@ import { CompiledQuery, SqliteDialect, SqliteDriver, type DatabaseConnection, ty
 /** Opens `file` (or ":memory:") with WAL, foreign keys and a busy timeout for concurrent writers. */
 export function openBunSqlite(file: string): Database {
   const db = new Database(file, { create: true, strict: true });
+  // The busy timeout first: switching to WAL needs a lock that another process opening the file may hold.
+  db.exec("PRAGMA busy_timeout = 5000");
   if (file !== ":memory:") db.exec("PRAGMA journal_mode = WAL");
-  db.exec("PRAGMA foreign_keys = ON; PRAGMA busy_timeout = 5000; PRAGMA synchronous = NORMAL");
+  db.exec("PRAGMA foreign_keys = ON; PRAGMA synchronous = NORMAL");
   return db;
 }
 
@@ -56,7 +58,7 @@ function wrap(statement: Statement): PreparedLike {
 /** A Kysely dialect whose single connection is a bun:sqlite database (Kysely serialises its use). */
 export class BunSqliteDialect extends SqliteDialect {
   readonly #database: () => unknown;
-  readonly #open: { prepare: ((sql: string) => PreparedLike) | null };
+  readonly #open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null };
 
   /**
    * A statement on the dialect's one connection, from the same cache Kysely uses. Only for callers that hold
@@ -64,7 +66,7 @@ export class BunSqliteDialect extends SqliteDialect {
    */
   prepare(sql: string): PreparedLike {
     if (!this.#open.prepare) throw new Error("the SQLite connection is not open yet");
-    return this.#open.prepare(sql);
+    return this.#open.prepare(sql, true);
   }
 
   override createDriver(): Driver {
@@ -72,18 +74,17 @@ export class BunSqliteDialect extends SqliteDialect {
   }
 
   constructor(file: string) {
-    const open: { prepare: ((sql: string) => PreparedLike) | null } = { prepare: null };
+    const open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null } = { prepare: null };
     const database = () => {
       const db = openBunSqlite(file);
-      // Statements with bound parameters are reused (the ORM inlines its values, so its SQL is not worth
-      // keeping); a bounded cache, since statements hold memory until finalised.
+      // Statements with bound parameters, and the fast path's own, are reused (the ORM inlines its values, so
+      // its SQL is not worth keeping); a bounded cache, since statements hold memory until finalised.
       const cache = new Map<string, PreparedLike>();
-      const prepare = (text: string): PreparedLike => {
-        const sql = withoutNul(text);
+      const prepare = (sql: string, reuse: boolean): PreparedLike => {
         const hit = cache.get(sql);
         if (hit) return hit;
         const prepared = wrap(db.prepare(sql));
-        if (sql.includes("?")) {
+        if (reuse || sql.includes("?")) {
           if (cache.size >= STATEMENT_CACHE_SIZE) cache.clear();
           cache.set(sql, prepared);
         }
@@ -95,7 +96,8 @@ export class BunSqliteDialect extends SqliteDialect {
           cache.clear();
           db.close();
         },
-        prepare,
+        // Kysely's (and so the ORM's) statements; only the ORM inlines values, so only they can hold a NUL.
+        prepare: (sql: string) => prepare(withoutNul(sql), false),
       } as never;
     };
     super({ database });

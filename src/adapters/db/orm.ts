@@ -1,12 +1,12 @@
 // Opens the database (embedded SQLite or MariaDB) with the entity schemas and the static migration lists.
 import { MikroORM, type Options } from "@mikro-orm/core";
-import { MariaDbDriver } from "@mikro-orm/mariadb";
 import { Migrator } from "@mikro-orm/migrations";
 import { SqliteDriver } from "@mikro-orm/sql";
 import { CompiledQuery, type DatabaseConnection } from "kysely";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
+import { BoundedMariaDbDriver, BoundedMySqlConnection, MARIADB_BOUNDS } from "./mariadb_guard.ts";
 import { MARIADB_MIGRATIONS } from "./migrations/mariadb/list.ts";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite/list.ts";
 import { ENTITIES } from "./schema.ts";
@@ -59,7 +59,8 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
   }
   return {
     ...common,
-    driver: MariaDbDriver,
+    // Bounded waits (mariadb_guard.ts): a server that stops answering costs a request seconds, not forever.
+    driver: BoundedMariaDbDriver,
     host: target.host,
     port: target.port,
     user: target.user,
@@ -84,6 +85,9 @@ export async function openDatabase(target: DatabaseTarget, options: { migrate?: 
   if (target.kind === "sqlite" && target.path !== ":memory:") mkdirSync(dirname(target.path), { recursive: true });
   const orm = await MikroORM.init(ormOptions(target));
   if (options.migrate !== false) await orm.migrator.up();
+  // Migrations may take long on a big table; every statement after them is bounded.
+  const connection = orm.em.getConnection();
+  if (connection instanceof BoundedMySqlConnection) connection.bounds.statementMs = MARIADB_BOUNDS.statementMs;
   const sqlite = target.kind === "sqlite" ? (orm.config.get("driverOptions") as unknown as BunSqliteDialect) : null;
   return { orm, dialect: target.kind, sqlite, close: () => orm.close(true) };
 }

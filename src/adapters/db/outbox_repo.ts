@@ -1,7 +1,8 @@
 // The mail outbox in the shared database: messages are enqueued once per dedupe key, claimed by one
 // sender instance at a time, and kept afterwards so the admin can read what was sent.
+import { parseSealed, type Keyring, type SealedSecret, type SecretStore } from "../../domain/encryption/mod.ts";
 import type { MailKind, OutboundMail, Outbox } from "../../domain/mail/mod.ts";
-import { affectedRows, isUniqueViolation, sqlDate } from "./_support.ts";
+import { affectedRows, isUniqueViolation, sqlDate, rawQuery } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { MailOutboxRow } from "./schema.ts";
 
@@ -52,15 +53,31 @@ type Row = {
   sentAt?: Date | null;
 };
 
-function toMessage(row: Row): OutboxMessage {
+/**
+ * The context a mail body is sealed under: its part and its message's dedupe key, so a body copied to
+ * another message or part does not open.
+ */
+export function mailBodyContext(part: "text" | "html", dedupeKey: string): string {
+  return `mail_${part}:${dedupeKey}`;
+}
+
+/** A stored body as written: sealed ones are opened (rows written before bodies were sealed are plain). */
+async function openBody(keyring: Keyring | null, stored: string, part: "text" | "html", dedupeKey: string): Promise<string> {
+  if (parseSealed(stored) === null) return stored;
+  if (!keyring) throw new Error("this outbox has no keyring to open sealed mail bodies");
+  return keyring.open(stored, mailBodyContext(part, dedupeKey));
+}
+
+async function toMessage(row: Row, keyring: Keyring | null): Promise<OutboxMessage> {
+  const [text, html] = await Promise.all([openBody(keyring, row.textBody, "text", row.dedupeKey), openBody(keyring, row.htmlBody, "html", row.dedupeKey)]);
   return {
     id: row.id,
     dedupeKey: row.dedupeKey,
     kind: row.kind as MailKind,
     to: row.recipient,
     subject: row.subject,
-    text: row.textBody,
-    html: row.htmlBody,
+    text,
+    html,
     status: row.status as OutboxStatus,
     attempts: row.attempts,
     nextAttemptAt: row.nextAttemptAt,
@@ -72,16 +89,23 @@ function toMessage(row: Row): OutboxMessage {
 
 /**
  * The outbox over `mail_outbox`. With `smtpConfigured: false` (the embedded default) new messages are
- * stored rather than queued: nothing is lost, and the admin shows them.
+ * stored rather than queued: nothing is lost, and the admin shows them. With a `keyring` the bodies are
+ * sealed at rest: a delivery mail carries a full license key, which a database dump must not show.
  */
 export class DbOutbox implements Outbox {
   private readonly smtpConfigured: boolean;
+  private readonly keyring: Keyring | null;
 
   constructor(
     private readonly db: Db,
-    options: { smtpConfigured?: boolean } = {},
+    options: { smtpConfigured?: boolean; keyring?: Keyring } = {},
   ) {
     this.smtpConfigured = options.smtpConfigured ?? false;
+    this.keyring = options.keyring ?? null;
+  }
+
+  private seal(body: string, part: "text" | "html", dedupeKey: string): Promise<string> | string {
+    return this.keyring ? this.keyring.seal(body, mailBodyContext(part, dedupeKey)) : body;
   }
 
   async enqueue(mail: OutboundMail, now: Date): Promise<boolean> {
@@ -91,8 +115,8 @@ export class DbOutbox implements Outbox {
       kind: mail.kind,
       recipient: mail.to,
       subject: mail.subject.slice(0, 255),
-      textBody: mail.text,
-      htmlBody: mail.html,
+      textBody: await this.seal(mail.text, "text", mail.dedupeKey),
+      htmlBody: await this.seal(mail.html, "html", mail.dedupeKey),
       status: this.smtpConfigured ? "queued" : "stored",
       attempts: 0,
       nextAttemptAt: now,
@@ -112,7 +136,7 @@ export class DbOutbox implements Outbox {
   /** One message, or null. */
   async get(id: number): Promise<OutboxMessage | null> {
     const row = await this.db.orm.em.fork().findOne(MailOutboxRow, { id });
-    return row ? toMessage(row as Row) : null;
+    return row ? toMessage(row as Row, this.keyring) : null;
   }
 
   /** Messages newest first, optionally of one status. */
@@ -123,7 +147,7 @@ export class DbOutbox implements Outbox {
     const [rows, total] = await this.db.orm.em
       .fork()
       .findAndCount(MailOutboxRow, where, { orderBy: { id: "desc" }, limit: pageSize, offset: (page - 1) * pageSize });
-    return { items: rows.map((row) => toMessage(row as Row)), total, page, pageSize };
+    return { items: await Promise.all(rows.map((row) => toMessage(row as Row, this.keyring))), total, page, pageSize };
   }
 
   /**
@@ -143,7 +167,7 @@ export class DbOutbox implements Outbox {
         `update mail_outbox set next_attempt_at = ? where id = ? and status = 'queued' and next_attempt_at <= ?`,
         [sqlDate(this.db, leaseUntil), row.id, sqlDate(this.db, now)],
       );
-      if (affectedRows(result) === 1) claimed.push({ ...toMessage(row as Row), nextAttemptAt: leaseUntil });
+      if (affectedRows(result) === 1) claimed.push({ ...(await toMessage(row as Row, this.keyring)), nextAttemptAt: leaseUntil });
     }
     return claimed;
   }
@@ -173,6 +197,26 @@ export class DbOutbox implements Outbox {
   }
 
   private run(sql: string, params: unknown[]): Promise<unknown> {
-    return this.db.orm.em.getConnection().execute(sql, params, "run");
+    return rawQuery(this.db, sql, params, "run");
   }
+}
+
+/** Rotation stores over mail_outbox's sealed bodies (text and HTML); plain bodies of older rows are skipped. */
+export function mailBodyStores(db: Db): SecretStore[] {
+  return (["text", "html"] as const).map((part) => {
+    const column = part === "text" ? "text_body" : "html_body";
+    const field = part === "text" ? "textBody" : "htmlBody";
+    return {
+      count: () => db.orm.em.fork().count(MailOutboxRow, { [field]: { $like: "v1.%" } }),
+      async listSealed(afterId: number, batch: number): Promise<SealedSecret[]> {
+        const rows = await db.orm.em
+          .fork()
+          .find(MailOutboxRow, { id: { $gt: afterId }, [field]: { $like: "v1.%" } }, { orderBy: { id: "asc" }, limit: batch, fields: ["id", "dedupeKey", field] as never });
+        return rows.map((r) => ({ table: `mail_outbox.${column}`, id: r.id, context: mailBodyContext(part, r.dedupeKey), sealed: (r as unknown as Record<string, string>)[field] }));
+      },
+      async replace(id: number, oldSealed: string, newSealed: string) {
+        return (await db.orm.em.fork().nativeUpdate(MailOutboxRow, { id, [field]: oldSealed }, { [field]: newSealed })) > 0;
+      },
+    };
+  });
 }

@@ -2,7 +2,7 @@
 import type { AdminUser, AdminUsers, AuditEntry, AuditLog } from "../../domain/admin/mod.ts";
 import type { Throttle, ThrottleState } from "../../domain/shared/mod.ts";
 import { dayOf, roundEur, type DayUsage, type MonthUsage, type RecentCall, type UsageDay, type UsageLedger } from "../../domain/usage/mod.ts";
-import { readDate, retryTransient, sqlDate } from "./_support.ts";
+import { readDate, retryTransient, sqlDate, rawQuery } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { AdminUserRow, AuditLogRow, ThrottleBucketRow } from "./schema.ts";
 
@@ -58,21 +58,29 @@ export class DbThrottle implements Throttle {
   }
 }
 
+/** Text cut to at most `max` characters (code points, as MariaDB counts them); null stays null. */
+function clip<T extends string | null>(text: T, max: number): T {
+  if (text === null || text.length <= max) return text;
+  return Array.from(text).slice(0, max).join("") as T;
+}
+
 /** Append-only audit log. */
 export class DbAuditLog implements AuditLog {
   constructor(private readonly db: Db) {}
 
   async record(entry: AuditEntry, now: Date): Promise<void> {
     const em = this.db.orm.em.fork();
+    // Clipped to the columns' lengths: a target named from admin input (a 100-character model name) must
+    // not make MariaDB refuse the entry, and with it the change it records.
     em.create(AuditLogRow, {
-      actorType: entry.actor.type,
-      actorId: entry.actor.id ?? null,
-      actorLabel: entry.actor.label ?? null,
-      action: entry.action,
-      targetType: entry.targetType ?? null,
-      targetId: entry.targetId == null ? null : String(entry.targetId),
+      actorType: clip(entry.actor.type, 16),
+      actorId: clip(entry.actor.id ?? null, 64),
+      actorLabel: clip(entry.actor.label ?? null, 254),
+      action: clip(entry.action, 64),
+      targetType: clip(entry.targetType ?? null, 32),
+      targetId: clip(entry.targetId == null ? null : String(entry.targetId), 64),
       details: entry.details ?? null,
-      clientIp: entry.actor.clientIp ?? null,
+      clientIp: clip(entry.actor.clientIp ?? null, 64),
       createdAt: now,
     });
     await em.flush();
@@ -127,9 +135,7 @@ export class DbUsageLedger implements UsageLedger {
 
   async monthToDate(licenseId: number, monthStart: Date): Promise<MonthUsage> {
     // Plain SQL: this runs on every validation, where ORM hydration would cost more than the query.
-    const rows = await this.db.orm.em
-      .getConnection()
-      .execute(
+    const rows = await rawQuery(this.db, 
         "select requests, tokens, cost_eur from quota_counters where license_id = ? and period = 'month' and period_start = ?",
         [licenseId, sqlDate(this.db, monthStart)],
       );
@@ -140,9 +146,7 @@ export class DbUsageLedger implements UsageLedger {
 
   /** Per day and endpoint, successful calls (as quotas count them), from the daily aggregates. */
   async daily(licenseId: number, from: Date, to: Date): Promise<DayUsage[]> {
-    const rows = (await this.db.orm.em
-      .getConnection()
-      .execute(
+    const rows = (await rawQuery(this.db, 
         `select day, endpoint, sum(requests - errors) as requests, sum(prompt_tokens + completion_tokens) as tokens
            from usage_daily where license_id = ? and day >= ? and day < ? group by day, endpoint order by day`,
         [licenseId, dayOf(from), dayOf(to)],
@@ -159,7 +163,7 @@ export class DbUsageLedger implements UsageLedger {
   }
 
   async days(licenseId: number, from: Date, to: Date, provider?: string): Promise<UsageDay[]> {
-    const rows = (await this.db.orm.em.getConnection().execute(
+    const rows = (await rawQuery(this.db, 
       `select day, provider, model, sum(requests) as requests, sum(errors) as errors,
               sum(prompt_tokens + completion_tokens) as tokens, sum(cost_eur) as cost_eur, sum(total_ms_sum) as total_ms_sum
          from usage_daily where license_id = ? and day >= ? and day < ?${provider ? " and provider = ?" : ""}
@@ -179,7 +183,7 @@ export class DbUsageLedger implements UsageLedger {
   }
 
   async recent(licenseId: number, since: Date, limit: number, provider?: string): Promise<RecentCall[]> {
-    const rows = (await this.db.orm.em.getConnection().execute(
+    const rows = (await rawQuery(this.db, 
       `select created_at, provider, model, endpoint, prompt_tokens + completion_tokens as tokens, cost_eur, total_ms, outcome, error_code
          from usage_events where license_id = ? and created_at >= ?${provider ? " and provider = ?" : ""}
         order by created_at desc, id desc limit ${Math.max(1, Math.min(500, Math.floor(limit)))}`,

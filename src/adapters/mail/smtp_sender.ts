@@ -1,6 +1,7 @@
 // Delivers the outbox over SMTP: claims due messages (so no other instance sends them too), sends each,
 // and on failure leaves it queued with exponential backoff until it is given up on.
 import nodemailer from "nodemailer";
+import type { Keyring } from "../../domain/encryption/mod.ts";
 import type { Clock } from "../../domain/shared/mod.ts";
 import { DbOutbox } from "../db/outbox_repo.ts";
 import type { Db } from "../db/orm.ts";
@@ -15,6 +16,8 @@ export interface MailSenderLogger {
 /** What the sender needs; `smtpUrl: null` means no SMTP (messages are stored, nothing is sent). */
 export interface MailSenderDeps {
   db: Db;
+  /** Opens the sealed mail bodies (the service's outbox seals them). */
+  keyring?: Keyring;
   smtpUrl: string | null;
   mailFrom: string;
   clock: Clock;
@@ -54,7 +57,7 @@ function describe(error: unknown): string {
 
 /** Starts polling the outbox (unless `intervalMs` is 0 or there is no SMTP URL). */
 export function startMailSender(deps: MailSenderDeps): MailSender {
-  const outbox = new DbOutbox(deps.db, { smtpConfigured: deps.smtpUrl != null });
+  const outbox = new DbOutbox(deps.db, { smtpConfigured: deps.smtpUrl != null, keyring: deps.keyring });
   const transport = deps.smtpUrl
     ? nodemailer.createTransport({ url: deps.smtpUrl, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 120_000 })
     : null;

@@ -180,9 +180,18 @@ export function isRecord(value: unknown): value is Record<string, unknown> {
   return typeof value === "object" && value !== null && !Array.isArray(value);
 }
 
-/** A non-negative token count, or null when the field is missing or not a number. */
+/**
+ * Most tokens one usage field of one call may count. Real calls stay far below (the largest context windows
+ * are a few million tokens); a provider (or a proxy in front of it) reporting more is clamped, so the sum of
+ * a call's fields (Anthropic adds three) still fits the usage event's 32-bit integer columns instead of
+ * failing the write that records the call.
+ */
+export const MAX_REPORTED_TOKENS = 10_000_000;
+
+/** A whole, non-negative token count at most MAX_REPORTED_TOKENS, or null when the field is missing or not a number. */
 export function count(value: unknown): number | null {
-  return typeof value === "number" && Number.isFinite(value) && value >= 0 ? value : null;
+  if (typeof value !== "number" || !Number.isFinite(value) || value < 0) return null;
+  return Math.min(Math.floor(value), MAX_REPORTED_TOKENS);
 }
 
 /** Milliseconds since `start` (a `performance.now()` reading), rounded. */

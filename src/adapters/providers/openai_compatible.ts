@@ -1,33 +1,19 @@
-/** OpenAI and DeepSeek (OpenAI-compatible Chat Completions) through the official `openai` SDK. */
+/**
+ * OpenAI and DeepSeek (OpenAI-compatible Chat Completions) over fetch. The `openai` SDK added 0.15 ms to
+ * every answer and 0.45 ms to every stream's first byte (measured against the fake upstream), more than the
+ * whole overhead budget of the proxy; the wire format it would build for us is a dozen lines here.
+ */
 
-import OpenAI, { APIConnectionTimeoutError, APIError, APIUserAbortError } from "openai";
-import type { ChatCompletionCreateParamsNonStreaming, ChatCompletionCreateParamsStreaming } from "openai/resources/chat/completions";
 import {
   type ChatProviders,
   type ProviderAnswer,
   type ProviderCall,
-  ProviderError,
   type ProviderStream,
   type StreamEvent,
   type TokenUsage,
 } from "../../domain/chat/mod.ts";
-import { sha256Hex } from "../crypto/webcrypto_keyring.ts";
-import {
-  AttemptControl,
-  count,
-  elapsedSince,
-  httpError,
-  isRecord,
-  networkError,
-  type ProviderOptions,
-  retryPolicyOf,
-  timeoutError,
-  withRetries,
-} from "./_shared.ts";
+import { AttemptControl, count, elapsedSince, httpError, isRecord, networkError, type ProviderOptions, retryPolicyOf, withRetries } from "./_shared.ts";
 import { readServerSentEvents } from "./_sse.ts";
-
-// Enough for every (base URL, key) pair a deployment uses; the oldest client goes when a new one would not fit.
-const MAX_CLIENTS = 32;
 
 /** Reads OpenAI-style usage; cached tokens come from DeepSeek's cache hits or OpenAI's cached_tokens, never both. */
 export function openAIUsage(raw: unknown): TokenUsage | null {
@@ -48,46 +34,39 @@ export function openAIUsage(raw: unknown): TokenUsage | null {
 /** Builds the ChatProviders adapter for OpenAI-compatible upstreams ("openai", "deepseek"). */
 export function createOpenAICompatibleProvider(options: ProviderOptions = {}): ChatProviders {
   const policy = retryPolicyOf(options);
-  const clients = new Map<string, OpenAI>();
+  const fetchImpl = options.fetch ?? fetch;
 
-  function clientFor(call: ProviderCall): OpenAI {
-    // The key is cached by digest so the map itself never holds it as a lookup string.
-    const cacheKey = `${call.baseUrl}\n${sha256Hex(call.apiKey)}`;
-    const cached = clients.get(cacheKey);
-    if (cached) {
-      clients.delete(cacheKey);
-      clients.set(cacheKey, cached);
-      return cached;
+  /** Sends one attempt and returns the 2xx response with its control still live; everything else throws. */
+  async function send(call: ProviderCall, body: Record<string, unknown>): Promise<{ response: Response; control: AttemptControl }> {
+    const control = new AttemptControl(call);
+    control.arm();
+    let response: Response;
+    try {
+      response = await fetchImpl(`${call.baseUrl.replace(/\/+$/, "")}/chat/completions`, {
+        method: "POST",
+        headers: {
+          authorization: `Bearer ${call.apiKey}`,
+          "content-type": "application/json",
+          accept: body.stream ? "text/event-stream" : "application/json",
+        },
+        body: JSON.stringify(body),
+        signal: control.signal,
+      });
+    } catch {
+      control.dispose();
+      throw control.failure(() => networkError(call.provider));
     }
-    const client = new OpenAI({
-      apiKey: call.apiKey,
-      baseURL: call.baseUrl,
-      // Retries, timeouts and cancellation are ours: the SDK's retries would also fire on 408/409 and its
-      // backoff cannot be tuned.
-      maxRetries: 0,
-      // Never pick up OpenAI-only settings from the environment; they would leak into DeepSeek calls.
-      organization: null,
-      project: null,
-      adminAPIKey: null,
-      webhookSecret: null,
-      logLevel: "off",
-      ...(options.fetch ? { fetch: options.fetch } : {}),
-    });
-    clients.set(cacheKey, client);
-    if (clients.size > MAX_CLIENTS) clients.delete(clients.keys().next().value as string);
-    return client;
-  }
-
-  /** Names an SDK (or fetch) failure without any of the upstream's text. */
-  function failureOf(call: ProviderCall, control: AttemptControl, error: unknown): ProviderError {
-    return control.failure(() => {
-      if (error instanceof APIConnectionTimeoutError) return timeoutError(call);
-      if (error instanceof APIUserAbortError) return networkError(call.provider, "request cancelled");
-      if (error instanceof APIError && typeof error.status === "number") {
-        return httpError(call.provider, error.status, error.headers);
-      }
-      return networkError(call.provider);
-    });
+    if (!response.ok) {
+      control.dispose();
+      // The error body is the upstream's own text; it is not read, so it cannot end up in a message.
+      response.body?.cancel().catch(() => undefined);
+      throw httpError(call.provider, response.status, response.headers);
+    }
+    if (body.stream && !response.body) {
+      control.dispose();
+      throw networkError(call.provider, "sent no body");
+    }
+    return { response, control };
   }
 
   function paramsOf(call: ProviderCall): Record<string, unknown> {
@@ -104,20 +83,15 @@ export function createOpenAICompatibleProvider(options: ProviderOptions = {}): C
 
   async function complete(call: ProviderCall): Promise<ProviderAnswer> {
     const started = performance.now();
-    const client = clientFor(call);
-    const params = { ...paramsOf(call), stream: false } as unknown as ChatCompletionCreateParamsNonStreaming;
     const body = await withRetries(call, policy, async () => {
-      const control = new AttemptControl(call);
-      control.arm();
+      const { response, control } = await send(call, { ...paramsOf(call), stream: false });
       try {
-        // The SDK's parsed result is the provider's JSON as sent (plus a non-enumerable `_request_id`).
-        return await client.chat.completions.create(params, {
-          signal: control.signal,
-          timeout: call.timeoutMs,
-          maxRetries: 0,
-        });
+        // Still under the timer armed before the request: a complete answer is bounded as a whole.
+        return (await response.json()) as unknown;
       } catch (error) {
-        throw failureOf(call, control, error);
+        throw control.failure(() =>
+          error instanceof SyntaxError ? networkError(call.provider, "sent a malformed answer") : networkError(call.provider, "answer broke off"),
+        );
       } finally {
         control.dispose();
       }
@@ -127,31 +101,17 @@ export function createOpenAICompatibleProvider(options: ProviderOptions = {}): C
 
   async function stream(call: ProviderCall): Promise<ProviderStream> {
     const started = performance.now();
-    const client = clientFor(call);
     const extraStreamOptions = isRecord(call.extra?.stream_options) ? call.extra.stream_options : {};
     const params = {
       ...paramsOf(call),
       stream: true,
       // The final usage chunk is what the call is billed from.
       stream_options: { ...extraStreamOptions, include_usage: true },
-    } as unknown as ChatCompletionCreateParamsStreaming;
-
+    };
     const { response, control } = await withRetries(call, policy, async () => {
-      const control = new AttemptControl(call);
-      control.arm();
-      try {
-        // The raw response: the SDK's own stream reader swallows aborts and cannot tell a cut from an end.
-        const response = await client.chat.completions
-          .create(params, { signal: control.signal, timeout: call.timeoutMs, maxRetries: 0 })
-          .asResponse();
-        control.disarm();
-        if (!response.body) throw networkError(call.provider, "sent no body");
-        return { response, control };
-      } catch (error) {
-        control.dispose();
-        if (error instanceof ProviderError) throw error;
-        throw failureOf(call, control, error);
-      }
+      const sent = await send(call, params);
+      sent.control.disarm();
+      return sent;
     });
     const upstreamMs = elapsedSince(started);
 

@@ -19,7 +19,10 @@ import { createChatRoutes, type ChatApiDeps } from "./chat_api.ts";
 import { openAiError } from "./openai_shapes.ts";
 import { createUsageRoutes, type UsageApiDeps } from "./usage_api.ts";
 import { createLicenseGuard, LicenseDenied, requiresLicense } from "./license_guard.ts";
-import { domainErrorResponse, errorBody } from "./errors.ts";
+import { domainErrorResponse, errorBody, unavailableResponse } from "./errors.ts";
+import { isDatabaseError } from "../metrics.ts";
+import { isDatabaseUnavailable } from "../../adapters/db/availability.ts";
+import { createMetricsRoute, type MetricsRouteDeps } from "./metrics_route.ts";
 
 /** Largest request body accepted, as the contract says. */
 export const MAX_BODY_BYTES = 1024 * 1024;
@@ -28,7 +31,8 @@ export const MAX_BODY_BYTES = 1024 * 1024;
 export type AppDeps = PluginApiDeps &
   ChatApiDeps &
   UsageApiDeps &
-  AdminAreaDeps & {
+  AdminAreaDeps &
+  MetricsRouteDeps & {
     logger: Logger;
     accounts: AdminAccounts;
     hasher: PasswordHasher;
@@ -36,6 +40,8 @@ export type AppDeps = PluginApiDeps &
     random: Random;
     publicUrl: string;
     trustProxy: boolean;
+    /** True once a shutdown began: answers then close their connection, so no client reuses it. */
+    draining?: () => boolean;
     /** Secrets of the payment webhooks (PADDLE_WEBHOOK_SECRET, PAYMENT_WEBHOOK_SECRET); null answers 503. */
     paddleWebhookSecret?: string | null;
     paymentWebhookSecret?: string | null;
@@ -56,11 +62,37 @@ export function isPluginApiPath(path: string): boolean {
 
 class PayloadTooLarge extends Error {}
 class InvalidJson extends Error {}
+class TooDeep extends Error {}
+
+/**
+ * Deepest nesting a JSON body may have. JSON.parse takes far deeper documents, but validating or walking
+ * them recursively then overflows the stack (a RangeError, answered 500); no request of this API nests
+ * anywhere near this deep.
+ */
+export const MAX_JSON_DEPTH = 128;
+
+/** True when the JSON text opens more than `limit` arrays or objects inside one another (strings skipped). */
+export function nestedDeeperThan(text: string, limit: number): boolean {
+  let depth = 0;
+  let inString = false;
+  for (let i = 0; i < text.length; i++) {
+    const c = text.charCodeAt(i);
+    if (inString) {
+      if (c === 92) i++; // a backslash escapes the next character
+      else if (c === 34) inString = false;
+    } else if (c === 34) inString = true;
+    else if (c === 91 || c === 123) {
+      if (++depth > limit) return true;
+    } else if (c === 93 || c === 125) depth--;
+  }
+  return false;
+}
 
 // Parse problems are only marked while parsing (Elysia would wrap a thrown error as a generic parse error);
 // the transform hook raises them, so licensed routes answer 401 before 400, as the contract orders them.
 const INVALID_JSON = Object.freeze({ invalidJson: true });
 const TOO_LARGE = Object.freeze({ tooLarge: true });
+const TOO_DEEP = Object.freeze({ tooDeep: true });
 
 /** Reads a body up to the limit even without Content-Length (chunked uploads cannot bypass it). */
 async function readLimited(request: Request): Promise<string> {
@@ -97,7 +129,10 @@ function fieldOf(error: unknown): string {
 
 function messageOf(error: unknown): string {
   const e = error as { valueError?: { message?: string }; all?: Array<{ message?: string; summary?: string }> };
-  return e.all?.[0]?.summary ?? e.valueError?.message ?? "Invalid request";
+  const message = e.all?.[0]?.summary ?? e.valueError?.message ?? "Invalid request";
+  // Elysia's summary of a wrongly typed value quotes the value ("... but found: sk-..."), which may be a
+  // secret sent in the wrong shape: an error body never echoes what was sent.
+  return message.replace(/\s*but found:[\s\S]*$/, "");
 }
 
 /** Builds the whole HTTP application around its dependencies. */
@@ -113,6 +148,7 @@ export function createApp(deps: AppDeps) {
   const apiGuard = createAdminApiGuard(deps);
   const ips = new WeakMap<Request, string>();
   const ipOf = (request: Request) => ips.get(request) ?? "unknown";
+  let unavailableLoggedAt = -Infinity;
   type ErrorContext = { code: unknown; error: unknown; request: Request; set: { status?: number | string; headers: Record<string, any> }; path: string };
   // One error answer for every route: the contract's body, with the status set on `set`.
   function errorAnswer({ code, error, request, set, path }: ErrorContext): Record<string, unknown> {
@@ -124,6 +160,10 @@ export function createApp(deps: AppDeps) {
     if (error instanceof PayloadTooLarge) {
       set.status = 413;
       return errorBody("Request body too large (limit 1 MiB)", "payload_too_large", { limit_bytes: MAX_BODY_BYTES });
+    }
+    if (error instanceof TooDeep) {
+      set.status = 400;
+      return errorBody(`JSON nested too deeply (limit ${MAX_JSON_DEPTH} levels)`, "invalid_json", { limit_depth: MAX_JSON_DEPTH });
     }
     if (error instanceof InvalidJson || code === "PARSE") {
       set.status = 400;
@@ -149,6 +189,20 @@ export function createApp(deps: AppDeps) {
       set.status = mapped.status;
       return mapped.body;
     }
+    if (isDatabaseUnavailable(error)) {
+      deps.metrics.countDbError("http request");
+      // One line per outage interval, not one per refused request.
+      const now = performance.now();
+      if (now - unavailableLoggedAt > 10_000) {
+        unavailableLoggedAt = now;
+        deps.logger.warn("database unavailable: answering 503", { path, error: error instanceof Error ? error.message : String(error) });
+      }
+      const unavailable = unavailableResponse();
+      set.status = unavailable.status;
+      Object.assign(set.headers, unavailable.headers);
+      return unavailable.body;
+    }
+    if (isDatabaseError(error)) deps.metrics.countDbError("http request");
     deps.logger.error("unhandled error", {
       request_id: set.headers["x-request-id"],
       path,
@@ -159,7 +213,9 @@ export function createApp(deps: AppDeps) {
     return errorBody("Internal server error", "internal_error");
   }
 
-  const app = new Elysia()
+  const logRequests = deps.logger.level === "debug" || deps.logger.level === "info";
+  // No normalisation: every response schema allows additional properties, so mirroring would only cost time.
+  const app = new Elysia({ normalize: false })
     .onRequest(({ request, set, server }) => {
       started.set(request, performance.now());
       ips.set(request, deps.clientIpOf(request, server));
@@ -173,7 +229,9 @@ export function createApp(deps: AppDeps) {
       }
       if (Number(request.headers.get("content-length") ?? "0") > MAX_BODY_BYTES) {
         set.status = 413;
-        return errorBody("Request body too large (limit 1 MiB)", "payload_too_large", { limit_bytes: MAX_BODY_BYTES });
+        const body = errorBody("Request body too large (limit 1 MiB)", "payload_too_large", { limit_bytes: MAX_BODY_BYTES });
+        // Answered before routing, so the /v1 routes' envelope is applied here (onError does it for the rest).
+        return path.startsWith("/v1/") ? openAiError(413, body) : body;
       }
     })
     .onParse(async ({ request, contentType }) => {
@@ -188,6 +246,7 @@ export function createApp(deps: AppDeps) {
       }
       rawBodies.set(request, text);
       if (text.trim() === "") return undefined;
+      if (nestedDeeperThan(text, MAX_JSON_DEPTH)) return TOO_DEEP;
       try {
         return JSON.parse(text);
       } catch {
@@ -203,9 +262,14 @@ export function createApp(deps: AppDeps) {
         throw new AdminDenied(403, "Cross-origin request refused");
       }
       if (body === INVALID_JSON) throw new InvalidJson();
+      if (body === TOO_DEEP) throw new TooDeep();
+    })
+    .onAfterHandle(({ set }) => {
+      if (deps.draining?.()) set.headers.connection = "close";
     })
     .onError((context) => {
       const { error, set, path } = context;
+      if (deps.draining?.()) set.headers.connection = "close";
       if (error instanceof ApiTokenDenied) {
         set.status = error.status;
         if (error.status === 401) set.headers["www-authenticate"] = 'Bearer realm="chatello-admin-api"';
@@ -224,23 +288,44 @@ export function createApp(deps: AppDeps) {
       // The OpenAI-compatible routes answer every error in OpenAI's envelope, with the same statuses.
       return context.path.startsWith("/v1/") ? openAiError(Number(context.set.status), body) : body;
     })
-    .onAfterResponse(({ request, set, path }) => {
+    .onAfterResponse((context) => {
+      const { request, set, path } = context;
+      const { route, response } = context as { route?: string; response?: unknown };
       const begin = started.get(request);
-      deps.logger.debug("request", {
+      const ms = begin == null ? 0 : performance.now() - begin;
+      // A handler's own Response carries its status; `set.status` holds the status of everything else.
+      const status = response instanceof Response ? response.status : Number(set.status ?? 200) || 200;
+      const pattern = route || "unmatched";
+      deps.metrics.observeRequest(pattern, request.method, status, ms / 1000);
+      if (!logRequests) return;
+      // Plain scalars only (the logger then skips its deep walk); never a key, token, cookie or query string.
+      deps.logger.info("request", {
         request_id: set.headers["x-request-id"],
         method: request.method,
+        route: pattern,
         path,
-        status: set.status,
-        ms: begin == null ? undefined : Math.round((performance.now() - begin) * 10) / 10,
+        status,
+        duration_ms: Math.round(ms * 100) / 100,
+        license_id: guard.callerOf(request)?.license.id,
+        token_id: isAdminApiPath(path) ? callerId(() => apiGuard.tokenOf(request).token.id) : undefined,
+        admin_id: isAdminPath(path) ? callerId(() => adminGuard.adminOf(request).user.id) : undefined,
       });
     })
     .use(createDocs(deps.version))
+    .use(createMetricsRoute(deps, ipOf))
     .use(createAdminBaseRoutes(deps, adminGuard.adminOf, ipOf))
     .use(createAdminAreaRoutes(deps, adminGuard.adminOf))
     .use(createAdminApiRoutes(deps, apiGuard.tokenOf))
     .use(createPaymentRoutes(deps, (request) => rawBodies.get(request) ?? ""))
     .use(createPluginApiRoutes(deps, guard.licenseOf))
-    .use(createChatRoutes(deps, guard.licenseOf, (request) => arrived.get(request) ?? deps.clock.now().getTime()))
+    .use(
+      createChatRoutes(
+        deps,
+        guard.licenseOf,
+        (request) => arrived.get(request) ?? deps.clock.now().getTime(),
+        (request) => started.get(request) ?? performance.now(),
+      ),
+    )
     .use(createUsageRoutes(deps, guard.licenseOf));
 
   for (const route of app.routes) {
@@ -249,6 +334,15 @@ export function createApp(deps: AppDeps) {
     routes.set(route.path, methods);
   }
   return app;
+}
+
+/** The id of a request's admin or token, when its guard admitted it (the guards throw otherwise). */
+function callerId(of: () => number | string): number | string | undefined {
+  try {
+    return of();
+  } catch {
+    return undefined;
+  }
 }
 
 function allowedMethods(routes: Map<string, Set<string>>, path: string): string[] {

@@ -2,11 +2,22 @@
 // (OpenAI's wire format), and the customer's own provider keys (BYOK).
 import { Elysia, t } from "elysia";
 import type { AuditLog } from "../../domain/admin/mod.ts";
-import { proxyChat, type ChatDeps, type ChatOutcome, type ChatStreaming, type SettledUsage, type StreamEvent } from "../../domain/chat/mod.ts";
+import {
+  ProviderError,
+  proxyChat,
+  type ChatDeps,
+  type ChatOutcome,
+  type ChatProviders,
+  type ChatStreaming,
+  type ProviderCall,
+  type SettledUsage,
+  type StreamEvent,
+} from "../../domain/chat/mod.ts";
 import { PROVIDERS, type ProviderName } from "../../domain/plans/mod.ts";
 import type { Clock } from "../../domain/shared/mod.ts";
 import { asIs, BODY_ERRORS, errorResponse, LICENSE_ERRORS, LICENSE_SECURITY, openAiErrorResponse, V1_SECURITY } from "./docs.ts";
 import { json } from "./errors.ts";
+import type { Metrics } from "../metrics.ts";
 import type { LicensedCaller } from "./license_guard.ts";
 import {
   anthropicChunkTranslator,
@@ -23,6 +34,7 @@ import {
 export interface ChatApiDeps extends ChatDeps {
   audit: AuditLog;
   clock: Clock;
+  metrics: Metrics;
 }
 
 /** Longest provider key accepted for BYOK (real keys are far shorter; this bounds what is sealed). */
@@ -42,8 +54,64 @@ function usageBody(s: SettledUsage): Record<string, unknown> {
   };
 }
 
-function overheadHeaders(totalMs: number, upstreamMs: number): Record<string, string> {
-  return { "x-proxy-overhead-ms": String(Math.max(0, totalMs - upstreamMs)) };
+// Refusals that are not admissions: a malformed request, or a provider that failed (counted as upstream errors).
+const NOT_ADMISSION = new Set(["invalid_json", "messages_required", "invalid_request", "invalid_provider", "provider_error", "provider_timeout"]);
+
+/**
+ * One chat request's view of the providers: each call (fallbacks included) is timed and its failure counted,
+ * so the overhead is the request's time minus what it really spent waiting on providers.
+ */
+function timedProviders(deps: ChatApiDeps): { deps: ChatDeps; waitedSeconds(): number } {
+  const { providers, metrics } = deps;
+  let waited = 0;
+  async function timed<T>(call: ProviderCall, run: (call: ProviderCall) => Promise<T>): Promise<T> {
+    const begin = performance.now();
+    try {
+      return await run(call);
+    } catch (error) {
+      if (error instanceof ProviderError) metrics.countUpstreamError(call.provider, error.kind);
+      throw error;
+    } finally {
+      const seconds = (performance.now() - begin) / 1000;
+      waited += seconds;
+      metrics.observeUpstream(call.provider, seconds);
+    }
+  }
+  const timedCalls: ChatProviders = {
+    complete: (call) => timed(call, (c) => providers.complete(c)),
+    stream: (call) => timed(call, (c) => providers.stream(c)),
+  };
+  // Everything else is inherited unchanged: no copy of the dependencies per request.
+  const requestDeps = Object.create(deps) as ChatDeps;
+  requestDeps.providers = timedCalls;
+  return { deps: requestDeps, waitedSeconds: () => waited };
+}
+
+/** Counts a refusal that kept a call from its provider (quota, rate, budget, plan, configuration). */
+function countRefusal(metrics: Metrics, outcome: ChatOutcome): void {
+  if (outcome.kind !== "refused") return;
+  const reason = String(outcome.body.code);
+  if (!NOT_ADMISSION.has(reason)) metrics.countDenied(reason);
+}
+
+/** Observes the overhead of an answer about to be sent and returns its X-Proxy-Overhead-Ms header. */
+function overheadHeaders(metrics: Metrics, provider: string, endpoint: string, startedAt: number, waitedSeconds: number): Record<string, string> {
+  const seconds = Math.max(0, (performance.now() - startedAt) / 1000 - waitedSeconds);
+  metrics.observeOverhead(provider, endpoint, seconds);
+  return { "x-proxy-overhead-ms": String(Math.round(seconds * 1000)) };
+}
+
+/** Counts the tokens and cost of a stream once it has settled, and a provider failure mid-stream. */
+function observeStream(metrics: Metrics, outcome: ChatStreaming): ChatStreaming {
+  const pump = outcome.pump.bind(outcome);
+  outcome.pump = async (forward) => {
+    const settled = await pump(forward);
+    if (settled.error) metrics.countUpstreamError(outcome.provider, settled.error.kind);
+    // A broken stream is billed only for what the provider produced: its cost says whether it was.
+    if (!settled.error || settled.costEur > 0) metrics.countUsage(outcome.provider, outcome.model, settled.usage, settled.costEur);
+    return settled;
+  };
+  return outcome;
 }
 
 /** Streams `outcome` as server-sent events; the upstream is read to its end even after the client left. */
@@ -255,6 +323,8 @@ export function createChatRoutes(
   deps: ChatApiDeps,
   licenseOf: (request: Request) => LicensedCaller,
   arrivalOf: (request: Request) => number,
+  /** When the request arrived on `performance.now()`'s clock, for the overhead's precise measure. */
+  startedOf: (request: Request) => number = () => performance.now(),
 ) {
   const context = (request: Request, caller: LicensedCaller) => ({
     clientIp: caller.actor.clientIp ?? null,
@@ -267,7 +337,8 @@ export function createChatRoutes(
       "/api/chat",
       async ({ request, body }) => {
         const caller = licenseOf(request);
-        const outcome = await proxyChat(deps, caller, {
+        const timing = timedProviders(deps);
+        const outcome = await proxyChat(timing.deps, caller, {
           messages: body.messages,
           provider: body.api_provider ?? body.provider,
           model: body.model,
@@ -277,17 +348,19 @@ export function createChatRoutes(
           endpoint: "chat",
           ...context(request, caller),
         });
+        countRefusal(deps.metrics, outcome);
         const refused = refusalOf(outcome, false);
         if (refused) return refused;
         if (outcome.kind === "streaming") {
-          const elapsed = deps.clock.now().getTime() - context(request, caller).startedAt;
-          return sseResponse(outcome, (e) => [e], overheadHeaders(elapsed + outcome.upstreamMs, outcome.upstreamMs));
+          const headers = overheadHeaders(deps.metrics, outcome.provider, "chat", startedOf(request), timing.waitedSeconds());
+          return sseResponse(observeStream(deps.metrics, outcome), (e) => [e], headers);
         }
         if (outcome.kind !== "completed") throw new Error("unexpected chat outcome");
+        deps.metrics.countUsage(outcome.provider, outcome.model, outcome.settled.usage, outcome.settled.costEur);
         return json(
           200,
           { success: true, provider: outcome.provider, model: outcome.model, response: outcome.body, usage: usageBody(outcome.settled) },
-          overheadHeaders(outcome.settled.totalMs, outcome.settled.upstreamMs),
+          overheadHeaders(deps.metrics, outcome.provider, "chat", startedOf(request), timing.waitedSeconds()),
         );
       },
       {
@@ -313,7 +386,8 @@ export function createChatRoutes(
         const { provider, model } = splitModel(body.model);
         const extra = Object.fromEntries(PASS_THROUGH.filter((k) => k in body).map((k) => [k, (body as Record<string, unknown>)[k]]));
         const started = context(request, caller);
-        const outcome = await proxyChat(deps, caller, {
+        const timing = timedProviders(deps);
+        const outcome = await proxyChat(timing.deps, caller, {
           messages: flattenMessages(body.messages),
           provider,
           model,
@@ -324,6 +398,7 @@ export function createChatRoutes(
           endpoint: "v1",
           ...started,
         });
+        countRefusal(deps.metrics, outcome);
         const refused = refusalOf(outcome, true);
         if (refused) return refused;
         const created = Math.floor(started.startedAt / 1000);
@@ -334,15 +409,16 @@ export function createChatRoutes(
             outcome.provider === "anthropic"
               ? anthropicChunkTranslator(name, created, includeUsage)
               : (e: StreamEvent) => (!includeUsage && isUsageOnlyChunk(e) ? [] : [e]);
-          const elapsed = deps.clock.now().getTime() - started.startedAt;
-          return sseResponse(outcome, translate, overheadHeaders(elapsed + outcome.upstreamMs, outcome.upstreamMs));
+          const headers = overheadHeaders(deps.metrics, outcome.provider, "v1", startedOf(request), timing.waitedSeconds());
+          return sseResponse(observeStream(deps.metrics, outcome), translate, headers);
         }
         if (outcome.kind !== "completed") throw new Error("unexpected chat outcome");
         const answer =
           outcome.provider === "anthropic"
             ? anthropicToCompletion(outcome.body, publicModelName(outcome.provider, outcome.model), outcome.settled.usage, created)
             : outcome.body;
-        return json(200, answer, overheadHeaders(outcome.settled.totalMs, outcome.settled.upstreamMs));
+        deps.metrics.countUsage(outcome.provider, outcome.model, outcome.settled.usage, outcome.settled.costEur);
+        return json(200, answer, overheadHeaders(deps.metrics, outcome.provider, "v1", startedOf(request), timing.waitedSeconds()));
       },
       {
         body: OpenAiBody,

@@ -5,10 +5,42 @@ import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
 
+// Swagger UI is started from a file, not an inline script, so the page's CSP can forbid inline script.
+// The document URL is relative to /swagger, as the plugin's own page had it (works behind a path prefix).
+const SWAGGER_INIT = 'window.addEventListener("load", function () { window.ui = SwaggerUIBundle({ dom_id: "#swagger-ui", url: "swagger/json" }); });\n';
+
 const ASSETS: Record<string, { type: string; body: string }> = {
   "swagger-ui-bundle.js": { type: "text/javascript; charset=utf-8", body: swaggerBundle as unknown as string },
   "swagger-ui.css": { type: "text/css; charset=utf-8", body: swaggerCss as unknown as string },
+  "swagger-init.js": { type: "text/javascript; charset=utf-8", body: SWAGGER_INIT },
 };
+
+/** Headers of the Swagger page: only our own scripts and styles (checked in Chromium), no framing, no sniffing. */
+const SWAGGER_PAGE_HEADERS: Record<string, string> = {
+  "content-type": "text/html; charset=utf-8",
+  "content-security-policy":
+    "default-src 'self'; script-src 'self'; style-src 'self'; img-src 'self' data:; connect-src 'self'; " +
+    "frame-ancestors 'none'; base-uri 'none'; form-action 'self'; object-src 'none'",
+  "x-content-type-options": "nosniff",
+  "referrer-policy": "same-origin",
+  "x-frame-options": "DENY",
+};
+
+const SWAGGER_PAGE = `<!doctype html>
+<html lang="en">
+<head>
+<meta charset="utf-8">
+<meta name="viewport" content="width=device-width, initial-scale=1">
+<title>Chatello API</title>
+<link rel="stylesheet" href="/swagger/assets/swagger-ui.css">
+</head>
+<body>
+<div id="swagger-ui"></div>
+<script src="/swagger/assets/swagger-ui-bundle.js"></script>
+<script src="/swagger/assets/swagger-init.js"></script>
+</body>
+</html>
+`;
 
 /** The contract's error body, shared by every documented error answer. */
 export const ErrorBody = t.Object(
@@ -130,8 +162,10 @@ export function createDocs(version: string) {
     .get("/swagger/assets/:name", ({ params }) => {
       const asset = ASSETS[params.name];
       if (!asset) return new Response("Not found", { status: 404, headers: { "content-type": "text/plain" } });
-      return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400" } });
+      return new Response(asset.body, { headers: { "content-type": asset.type, "cache-control": "public, max-age=86400", "x-content-type-options": "nosniff" } });
     }, { detail: { hide: true } })
+    // Our own page instead of the plugin's, whose inline script a CSP would have to allow.
+    .get("/swagger", () => new Response(SWAGGER_PAGE, { headers: SWAGGER_PAGE_HEADERS }), { detail: { hide: true } })
     .onAfterHandle(({ path, response }) => {
       if (path !== "/swagger/json" || !response || typeof response !== "object" || response instanceof Response) return;
       return completeDocument(response, allRoutes());
@@ -140,8 +174,7 @@ export function createDocs(version: string) {
       openapi({
         path: "/swagger",
         specPath: "/swagger/json",
-        provider: "swagger-ui",
-        swagger: { cdn: "/swagger/assets/swagger-ui-bundle.js", theme: "/swagger/assets/swagger-ui.css", autoDarkMode: false },
+        provider: null,
         exclude: { paths: [/^\/admin(\/|$)/, /^\/swagger(\/|$)/, "/favicon.ico"] },
         documentation: {
           info: {

@@ -23,6 +23,21 @@ export function domainErrorResponse(error: DomainError): { status: number; body:
   return { status, body: errorBody(error.message, code, error.details) };
 }
 
+/** Seconds a client is asked to wait (Retry-After) while the database cannot be reached. */
+export const UNAVAILABLE_RETRY_AFTER_SECONDS = 5;
+
+/**
+ * The answer while the database cannot be reached: 503, the contract's error body and a Retry-After, so
+ * plugins back off and retry rather than treat it as a broken license or a bug.
+ */
+export function unavailableResponse(): { status: number; body: Record<string, unknown>; headers: Record<string, string> } {
+  return {
+    status: 503,
+    body: errorBody("Service temporarily unavailable, try again shortly", "service_unavailable"),
+    headers: { "retry-after": String(UNAVAILABLE_RETRY_AFTER_SECONDS) },
+  };
+}
+
 /** A JSON response with the given status (headers set by the global hooks are added later). */
 export function json(status: number, body: unknown, headers: Record<string, string> = {}): Response {
   return new Response(JSON.stringify(body), {

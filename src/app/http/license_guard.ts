@@ -48,6 +48,8 @@ interface GuardDeps {
   throttle: Throttle;
   clock: Clock;
   clientIpOf(request: Request, server: ServerLike): string;
+  /** A synchronous license-key digest (see authenticateLicense). */
+  digestKey?: (normalizedKey: string) => string;
 }
 
 /**
@@ -114,5 +116,10 @@ export function createLicenseGuard(deps: GuardDeps) {
     return caller;
   }
 
-  return { authenticate, licenseOf };
+  /** The caller of a request if it authenticated, else undefined (for the request log of any route). */
+  function callerOf(request: Request): LicensedCaller | undefined {
+    return callers.get(request);
+  }
+
+  return { authenticate, licenseOf, callerOf };
 }

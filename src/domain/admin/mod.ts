@@ -49,7 +49,6 @@ export const MIN_ADMIN_PASSWORD_LENGTH = 12;
 
 export {
   changeOwnPassword,
-  constantTimeEqual,
   csrfTokenOf,
   generateSessionToken,
   sessionIdOf,

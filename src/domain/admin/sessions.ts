@@ -62,13 +62,6 @@ export function csrfTokenOf(sessionToken: string): Promise<string> {
   return sha256Hex(`csrf:${sessionToken}`);
 }
 
-/** Compares two strings in time independent of where they differ. */
-export function constantTimeEqual(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
-  return diff === 0;
-}
-
 /** The outcome of a sign-in attempt. */
 export type SignIn =
   | { kind: "signed_in"; user: AdminUser; token: string; expiresAt: Date }

@@ -35,9 +35,14 @@ export function normalizeSiteHost(siteUrl: unknown): string | null {
   }
   if (url.protocol !== "http:" && url.protocol !== "https:") return null;
 
-  let host = url.hostname.toLowerCase().replace(/\.+$/, "");
+  // One trailing dot is the DNS root and names the same host; more leave an empty label, which no host has.
+  // Stripping them all would let "0.." become "0", a host the URL parser then reads as 0.0.0.0.
+  let host = url.hostname.toLowerCase().replace(/\.$/, "");
   // "www." is the same site; "www.com" itself is a real domain, so only strip when a domain remains.
-  if (host.startsWith("www.") && host.slice(4).includes(".")) host = host.slice(4);
+  // Strip every leading "www." (not just one): the result must normalise to itself, or "www.www.shop.com"
+  // would be stored as "www.shop.com", take a second seat beside "shop.com", and could not be released by
+  // the stored host (releasing normalises again, to "shop.com").
+  while (host.startsWith("www.") && host.slice(4).includes(".")) host = host.slice(4);
 
   if (host === "" || host.length > MAX_HOST_LENGTH || !/[a-z0-9]/.test(host)) return null;
   if (host.startsWith("[")) return host;

@@ -76,6 +76,10 @@ export function addCalendarMonths(from: Date, months: number): Date {
   const result = new Date(from.getTime());
   // setUTCFullYear with all three parts avoids both day overflow and Date.UTC's 0..99 → 19xx quirk.
   result.setUTCFullYear(year, month, day);
+  // Beyond Date's range (±273,790 years) setUTCFullYear yields an Invalid Date, which must not be stored.
+  if (Number.isNaN(result.getTime())) {
+    throw new DomainError("invalid_argument", "Date out of range", { field: "months" });
+  }
   return result;
 }
 

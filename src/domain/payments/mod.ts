@@ -1,5 +1,6 @@
 /** Payments: Paddle Billing and generic payment events mapped to license actions, and their signature checks. */
 import { addCalendarMonths } from "../licensing/mod.ts";
+import { constantTimeEqual } from "../shared/mod.ts";
 
 /** A Paddle Billing notification as far as the license rules need it. */
 export interface PaddleEvent {
@@ -187,13 +188,6 @@ export function cancelledExpiry(current: Date | null, endsAt: Date): Date {
 /** Longest clock difference accepted between Paddle's signature timestamp and ours, either way. */
 export const PADDLE_SIGNATURE_TOLERANCE_SECONDS = 300;
 
-/** Compares two strings in time that depends only on their lengths. */
-export function constantTimeEqualText(a: string, b: string): boolean {
-  let diff = a.length ^ b.length;
-  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
-  return diff === 0;
-}
-
 /** Hex HMAC-SHA256 of `message` with `secret` (WebCrypto). */
 export async function hmacSha256Hex(secret: string, message: string): Promise<string> {
   const encoder = new TextEncoder();
@@ -226,7 +220,7 @@ export async function verifyPaddleSignature(header: string | null, rawBody: stri
   if (Math.abs(now.getTime() / 1000 - parsed.ts) > PADDLE_SIGNATURE_TOLERANCE_SECONDS) return false;
   const expected = await hmacSha256Hex(secret, `${parsed.ts}:${rawBody}`);
   let ok = false;
-  for (const candidate of parsed.h1) ok = constantTimeEqualText(candidate, expected) || ok;
+  for (const candidate of parsed.h1) ok = constantTimeEqual(candidate, expected) || ok;
   return ok;
 }
 
@@ -234,7 +228,7 @@ export async function verifyPaddleSignature(header: string | null, rawBody: stri
 export async function verifyGenericSignature(header: string | null, rawBody: string, secret: string): Promise<boolean> {
   const value = (header ?? "").trim().replace(/^sha256=/i, "").toLowerCase();
   if (!/^[0-9a-f]{64}$/.test(value)) return false;
-  return constantTimeEqualText(value, await hmacSha256Hex(secret, rawBody));
+  return constantTimeEqual(value, await hmacSha256Hex(secret, rawBody));
 }
 
 /** What the old generic hook asks: failed payments suspend, succeeded ones reactivate and extend a month. */

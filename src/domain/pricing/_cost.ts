@@ -88,8 +88,10 @@ function isRate(value: unknown): value is number {
 }
 
 // Token counts come from providers; a missing or nonsensical figure counts as none rather than failing a settlement.
+// A huge figure is capped at the largest exact count: 1e308 "tokens" would otherwise price at Infinity EUR,
+// which no money column stores.
 function tokenCount(value: number): number {
-  return Number.isFinite(value) && value > 0 ? Math.round(value) : 0;
+  return Number.isFinite(value) && value > 0 ? Math.min(Math.round(value), Number.MAX_SAFE_INTEGER) : 0;
 }
 
 function nanoRate(value: number, field: string): bigint {

@@ -6,6 +6,9 @@ const DAY_MS = 24 * 60 * 60 * 1000;
 /** Longest range analytics accept, in days (a year and a day covers a leap year). */
 export const MAX_RANGE_DAYS = 367;
 
+// The last day 'YYYY-MM-DD' can name; a range may not end on it, as nothing names the day after.
+const LAST_DAY = "9999-12-31";
+
 /** UTC calendar day of an instant as 'YYYY-MM-DD'. */
 export function utcDay(at: Date): string {
   return at.toISOString().slice(0, 10);
@@ -28,8 +31,12 @@ export function addDays(day: string, days: number): string {
 /** Every day of an inclusive range, in order. */
 export function daysOf(range: DayRange): string[] {
   const out: string[] = [];
-  for (let day = range.from; day <= range.to; day = addDays(day, 1)) out.push(day);
-  return out;
+  if (range.from > range.to) return out;
+  // Stops at `to` without computing the day after it: after 9999-12-31 there is no 'YYYY-MM-DD' day.
+  for (let day = range.from; ; day = addDays(day, 1)) {
+    out.push(day);
+    if (day >= range.to) return out;
+  }
 }
 
 /** The Monday (ISO week start, UTC) of the week containing `day`. */
@@ -68,7 +75,9 @@ export function parseReportQuery(
   if (!parseDay(fromText)) errors.from = "Enter a date as YYYY-MM-DD.";
   if (!parseDay(toText)) errors.to = "Enter a date as YYYY-MM-DD.";
   if (!errors.from && !errors.to) {
-    if (fromText > toText) errors.to = "The end date must not be before the start date.";
+    // Callers read a range up to the start of the day after `to` (addDays(to, 1)), which must be a day too.
+    if (toText >= LAST_DAY) errors.to = `Choose an end date before ${LAST_DAY}.`;
+    else if (fromText > toText) errors.to = "The end date must not be before the start date.";
     else if ((parseDay(toText)!.getTime() - parseDay(fromText)!.getTime()) / DAY_MS + 1 > MAX_RANGE_DAYS) {
       errors.to = `Choose at most ${MAX_RANGE_DAYS} days.`;
     }

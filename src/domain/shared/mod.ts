@@ -49,6 +49,16 @@ export interface ThrottlePolicy {
   windowMs: number;
 }
 
+/**
+ * Compares two secrets (signatures, CSRF tokens) in time that depends only on their lengths, not on where
+ * they first differ. The one such helper of the domain: it may not import node:crypto or @oslojs.
+ */
+export function constantTimeEqual(a: string, b: string): boolean {
+  let diff = a.length ^ b.length;
+  for (let i = 0; i < Math.max(a.length, b.length); i++) diff |= (a.charCodeAt(i) || 0) ^ (b.charCodeAt(i) || 0);
+  return diff === 0;
+}
+
 /** Seconds to tell a throttled client in `Retry-After` (at least 1). */
 export function retryAfterSeconds(resetAt: Date, now: Date): number {
   return Math.max(1, Math.ceil((resetAt.getTime() - now.getTime()) / 1000));

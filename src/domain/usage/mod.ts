@@ -50,12 +50,20 @@ export interface UsageLedger {
 
 /** First instant of the UTC calendar month containing `now`. */
 export function monthStart(now: Date): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth(), 1));
+  return firstOfMonth(now.getUTCFullYear(), now.getUTCMonth());
 }
 
 /** First instant of the next UTC calendar month, when monthly quotas reset. */
 export function nextMonthStart(now: Date): Date {
-  return new Date(Date.UTC(now.getUTCFullYear(), now.getUTCMonth() + 1, 1));
+  return firstOfMonth(now.getUTCFullYear(), now.getUTCMonth() + 1);
+}
+
+// Date.UTC reads years 0..99 as 1900..1999, which put the month of 0050-03-10 in 1950; setUTCFullYear
+// takes the year as given (and rolls month 12 over into the next year).
+function firstOfMonth(year: number, month: number): Date {
+  const first = new Date(0);
+  first.setUTCFullYear(year, month, 1);
+  return first;
 }
 
 /** Empty month totals. */

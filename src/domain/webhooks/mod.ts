@@ -1,4 +1,5 @@
 /** Outgoing webhooks: event types, signatures, the retry schedule and the port that records events. */
+import { constantTimeEqual } from "../shared/mod.ts";
 
 /** Every event a webhook endpoint can subscribe to. */
 export const WEBHOOK_EVENT_TYPES = [
@@ -89,14 +90,6 @@ async function hmacHex(secret: string, message: string): Promise<string> {
 export async function signPayload(secret: string, timestamp: number | Date, body: string): Promise<string> {
   const t = timestamp instanceof Date ? Math.floor(timestamp.getTime() / 1000) : Math.floor(timestamp);
   return `t=${t},v1=${await hmacHex(secret, `${t}.${body}`)}`;
-}
-
-/** Compares two strings in time that depends only on their length. */
-function constantTimeEqual(a: string, b: string): boolean {
-  if (a.length !== b.length) return false;
-  let diff = 0;
-  for (let i = 0; i < a.length; i++) diff |= a.charCodeAt(i) ^ b.charCodeAt(i);
-  return diff === 0;
 }
 
 /**

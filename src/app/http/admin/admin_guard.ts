@@ -1,14 +1,13 @@
 // Protects every /admin page and fragment and the old dashboard's JSON routes: the session cookie,
 // CSRF on every state change, same-origin requests only, and the security headers of admin pages.
 import {
-  constantTimeEqual,
   csrfTokenOf,
   validateSession,
   type Actor,
   type AdminAccounts,
   type AdminUser,
 } from "../../../domain/admin/mod.ts";
-import type { Clock } from "../../../domain/shared/mod.ts";
+import { constantTimeEqual, type Clock } from "../../../domain/shared/mod.ts";
 
 /** Name of the admin session cookie. */
 export const SESSION_COOKIE = "chatello_admin";
@@ -18,15 +17,19 @@ export function isPublicAdminPath(path: string): boolean {
   return path === "/admin/login" || path.startsWith("/admin/assets/");
 }
 
+// The router also matches a path with a trailing slash (`/api/create_license/`), so the compatibility
+// prefixes must too, or such a request would skip the guard.
+const COMPAT_ADMIN_PATH = /^\/api\/(customer|create_license)(\/|$)/;
+
 /** Paths that need a signed-in admin: every admin page and fragment, and the compatibility JSON routes. */
 export function requiresAdmin(path: string): boolean {
   if (isPublicAdminPath(path)) return false;
-  return path === "/admin" || path.startsWith("/admin/") || /^\/api\/(customer(\/|$)|create_license$)/.test(path);
+  return isAdminPath(path);
 }
 
 /** Paths whose answers carry the admin security headers. */
 export function isAdminPath(path: string): boolean {
-  return path === "/admin" || path.startsWith("/admin/") || /^\/api\/(customer(\/|$)|create_license$)/.test(path);
+  return path === "/admin" || path.startsWith("/admin/") || COMPAT_ADMIN_PATH.test(path);
 }
 
 /** The signed-in admin of a request. */

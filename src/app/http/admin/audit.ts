@@ -28,7 +28,8 @@ function readFilter(query: Query) {
     actor: form.actor || undefined,
     targetType: form.target || undefined,
     from: from ?? undefined,
-    until: to ? parseDay(addDays(form.to, 1))! : undefined,
+    // The day after 9999-12-31 has no YYYY-MM-DD name (parseDay answers null): no upper bound is then the same range.
+    until: to ? (parseDay(addDays(form.to, 1)) ?? undefined) : undefined,
   };
   return { form, filter, errors, page: pageNumber };
 }

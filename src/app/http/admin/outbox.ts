@@ -28,7 +28,7 @@ function wantsRegion(request: Request): boolean {
 
 /** E-mail outbox: queued, sent and failed messages. */
 export function createOutboxRoutes(deps: AdminAreaDeps, adminOf: AdminOf) {
-  const outbox = new DbOutbox(deps.db);
+  const outbox = new DbOutbox(deps.db, { keyring: deps.keyring });
   const template = templateText(outboxTemplate);
   const results = templateText(resultsTemplate);
   const show = templateText(showTemplate);

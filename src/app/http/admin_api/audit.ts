@@ -37,7 +37,8 @@ export function createAuditApi(deps: AdminApiDeps) {
           actor: query.actor || undefined,
           targetType: query.target_type || undefined,
           from,
-          until: to ? parseDay(addDays(query.to!, 1))! : undefined,
+          // The day after 9999-12-31 has no YYYY-MM-DD name (parseDay answers null): no upper bound is then the same range.
+          until: to ? (parseDay(addDays(query.to!, 1)) ?? undefined) : undefined,
         },
         offset,
         perPage,
