@@ -158,6 +158,55 @@ describe("fake upstream basics", () => {
     await expect(attempt).rejects.toThrow();
   });
 
+  test("a hanging request sends nothing until its client leaves, and is then counted as abandoned", async () => {
+    upstream.script({ hang: true });
+    const controller = new AbortController();
+    const attempt = fetch(`${upstream.openaiBaseUrl}/chat/completions`, {
+      method: "POST",
+      headers: { authorization: "Bearer sk-test" },
+      body: JSON.stringify({ model: "gpt-4o-mini", messages: userMessages }),
+      signal: controller.signal,
+    });
+    await Bun.sleep(150);
+    expect(upstream.openRequests()).toBe(1);
+    controller.abort();
+    await expect(attempt).rejects.toThrow();
+    for (let i = 0; i < 50 && upstream.openRequests() > 0; i++) await Bun.sleep(10);
+    expect(upstream.openRequests()).toBe(0);
+    expect(upstream.abandoned).toBe(1);
+  });
+
+  test("a stream that stalls after N chunks sends them, then nothing, until its client cancels", async () => {
+    upstream.script({ content: "one two three", stallAfterChunks: 1 });
+    const response = await postChat({ model: "gpt-4o-mini", messages: userMessages, stream: true });
+    const reader = response.body!.getReader();
+    const decoder = new TextDecoder();
+    let text = "";
+    while (!text.includes('"one"')) text += decoder.decode((await reader.read()).value, { stream: true });
+    const next = await Promise.race([reader.read().then(() => "data"), Bun.sleep(300).then(() => "quiet")]);
+    expect(next).toBe("quiet");
+    expect(upstream.openRequests()).toBe(1);
+    await reader.cancel();
+    for (let i = 0; i < 50 && upstream.openRequests() > 0; i++) await Bun.sleep(10);
+    expect(upstream.openRequests()).toBe(0);
+    expect(upstream.abandoned).toBe(1);
+  });
+
+  test("a stream read to its end or cut by the fake is not counted as abandoned", async () => {
+    upstream.script({}, { failAfterChunks: 1 });
+    await readAll(await postChat({ model: "gpt-4o-mini", messages: userMessages, stream: true }));
+    await readAll(await postChat({ model: "gpt-4o-mini", messages: userMessages, stream: true }));
+    expect(upstream.abandoned).toBe(0);
+    expect(upstream.openRequests()).toBe(0);
+  });
+
+  test("extra headers are sent with the answer, errors included", async () => {
+    upstream.script({ status: 429, headers: { "retry-after": "60" } });
+    const response = await postChat({ model: "gpt-4o-mini", messages: userMessages });
+    expect(response.status).toBe(429);
+    expect(response.headers.get("retry-after")).toBe("60");
+  });
+
   test("stop closes the server and can be called twice", async () => {
     const other = await startFakeUpstream();
     await other.stop();

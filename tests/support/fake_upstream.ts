@@ -26,6 +26,8 @@ export interface FakeBehaviour {
   stallAfterChunks?: number;
   /** Custom error JSON for non-2xx; a string is sent verbatim. */
   errorBody?: unknown;
+  /** Extra response headers (e.g. `retry-after` on a 429). */
+  headers?: Record<string, string>;
 }
 
 /** One request as the fake received it; header names are lowercase, `body` is parsed JSON (or null). */
@@ -419,9 +421,11 @@ export async function startFakeUpstream(options: { port?: number; hostname?: str
     const abandoned = () => {
       upstream.abandoned += 1;
     };
-    return route === "POST /v1/messages"
+    const response = await (route === "POST /v1/messages"
       ? messages(request, parsed, behaviour, nextId, abandoned)
-      : chatCompletions(request, parsed, behaviour, nextId, abandoned);
+      : chatCompletions(request, parsed, behaviour, nextId, abandoned));
+    for (const [name, value] of Object.entries(behaviour.headers ?? {})) response.headers.set(name, value);
+    return response;
   }
 
   const server = Bun.serve({

@@ -157,9 +157,10 @@ interface GroupItem {
 
 /**
  * Group commit for SQLite: units of synchronous work submitted in the same turn of the event loop share one
- * BEGIN IMMEDIATE ... COMMIT, each inside its own savepoint (a failing unit is rolled back and rejected
- * alone). The commit, not the statements, is what a write costs, so under load N calls pay for one;
- * a unit still resolves only once its transaction committed. Units run in submission order.
+ * BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
+ * pay for one; a unit still resolves only once its transaction committed. Units run in submission order.
+ * When a unit fails, the shared transaction is rolled back and each unit runs again in its own, so one
+ * failure never takes the others down.
  */
 export class SqliteGroupCommit {
   private queue: GroupItem[] = [];
@@ -183,38 +184,33 @@ export class SqliteGroupCommit {
     this.scheduled = false;
     const batch = this.queue.splice(0);
     if (batch.length === 0) return;
-    const run = sqliteRunner(this.db.sqlite!);
     try {
-      const outcomes = await retryTransient(() =>
-        holdingSqlite(this.db, () => {
-          run("begin immediate");
-          try {
-            const results = batch.map((item) => {
-              run("savepoint unit");
-              try {
-                const value = item.work(run);
-                run("release unit");
-                return { ok: true as const, value };
-              } catch (error) {
-                run("rollback to unit");
-                run("release unit");
-                return { ok: false as const, error };
-              }
-            });
-            run("commit");
-            return results;
-          } catch (error) {
-            try {
-              run("rollback");
-            } catch {}
-            throw error;
-          }
-        }),
-      );
-      outcomes.forEach((outcome, i) => (outcome.ok ? batch[i].resolve(outcome.value) : batch[i].reject(outcome.error)));
+      const values = await this.commit(batch);
+      batch.forEach((item, i) => item.resolve(values[i]));
     } catch (error) {
-      for (const item of batch) item.reject(error);
+      if (batch.length === 1) return batch[0].reject(error);
+      for (const item of batch) await this.commit([item]).then(([value]) => item.resolve(value), item.reject);
     }
+  }
+
+  /** Runs the units in one transaction (retried whole on lock conflicts) and returns their values. */
+  private commit(batch: GroupItem[]): Promise<unknown[]> {
+    const run = sqliteRunner(this.db.sqlite!);
+    return retryTransient(() =>
+      holdingSqlite(this.db, () => {
+        run("begin immediate");
+        try {
+          const values = batch.map((item) => item.work(run));
+          run("commit");
+          return values;
+        } catch (error) {
+          try {
+            run("rollback");
+          } catch {}
+          throw error;
+        }
+      }),
+    );
   }
 }
 
