@@ -309,9 +309,11 @@ describe("the service while its MariaDB stops and comes back", () => {
       expect(goneAt - heldArrivedAt).toBeLessThan(HELD_UPSTREAM_MS - 500);
       const unhealthyAt = await until("health 503", HEALTH_BOUND_MS + 2_000, async () => (await healthStatus(serve.url)) === 503);
       expect(unhealthyAt - stoppedAt).toBeLessThan(HEALTH_BOUND_MS);
-      // The outage lasts until every kind of request was refused a few times (and at least two seconds).
+      // The outage lasts at least two seconds, until every kind of request was refused a few times and the
+      // held call was answered.
       const refused = (kind: Kind) => load.attempts.filter((a) => a.kind === kind && a.sentAt >= goneAt && a.status === 503).length;
-      await until("refusals during the outage", 20_000, () => performance.now() - goneAt > 2_000 && KINDS.every((kind) => refused(kind) >= 2));
+      const heldAnswered = () => load.attempts.some((a) => a.agent === heldAgent);
+      await until("refusals during the outage", 20_000, () => performance.now() - goneAt > 2_000 && KINDS.every((kind) => refused(kind) >= 2) && heldAnswered());
 
       const backAt = performance.now();
       if (label === "freeze") db.thaw();
@@ -324,9 +326,9 @@ describe("the service while its MariaDB stops and comes back", () => {
       // The process never went down.
       expect(await Promise.race([serve.exited, Bun.sleep(0).then(() => "running")])).toBe("running");
       const attempts = load.attempts;
-      const describe = (a: Attempt) => `${a.agent} ${a.kind} ${a.status} ${a.error} ${Math.round(a.doneAt - a.sentAt)} ms ${a.body.slice(0, 160)}`;
+      const show = (a: Attempt) => `${a.agent} ${a.kind} ${a.status} ${a.error} ${Math.round(a.doneAt - a.sentAt)} ms ${a.body.slice(0, 160)}`;
       // Every request got an answer, in a bounded time, even while the database did not answer at all.
-      expect(attempts.filter((a) => a.status === null || a.error !== null || a.doneAt - a.sentAt > ANSWER_BOUND_MS).map(describe)).toEqual([]);
+      expect(attempts.filter((a) => a.status === null || a.error !== null || a.doneAt - a.sentAt > ANSWER_BOUND_MS).map(show)).toEqual([]);
       // A whole 200, or the contract's JSON error body with 503: never a 500, a cut answer or an HTML page.
       const wrong = attempts.filter((a) => {
         if (a.status === 200) return !whole(a);
@@ -334,10 +336,10 @@ describe("the service while its MariaDB stops and comes back", () => {
         const body = JSON.parse(a.body);
         return body.code !== "service_unavailable" || typeof body.error !== "string";
       });
-      expect(wrong.map(describe)).toEqual([]);
+      expect(wrong.map(show)).toEqual([]);
       // 503s only while the database was away; everything sent after health recovered succeeded.
-      expect(attempts.filter((a) => a.status === 503 && (a.doneAt < stoppedAt || a.sentAt > healthyAt)).map(describe)).toEqual([]);
-      expect(attempts.filter((a) => a.sentAt >= goneAt && a.doneAt <= backAt && a.status !== 503).map(describe)).toEqual([]);
+      expect(attempts.filter((a) => a.status === 503 && (a.doneAt < stoppedAt || a.sentAt > healthyAt)).map(show)).toEqual([]);
+      expect(attempts.filter((a) => a.sentAt >= goneAt && a.doneAt <= backAt && a.status !== 503).map(show)).toEqual([]);
       // The held call was answered while the database was away.
       const held = attempts.find((a) => a.agent === heldAgent)!;
       expect({ status: held.status, whole: whole(held), duringOutage: held.doneAt > goneAt && held.doneAt < backAt }).toEqual({
@@ -348,14 +350,19 @@ describe("the service while its MariaDB stops and comes back", () => {
 
       // Every chat call answered 200 has its usage event (once), and the quota counted it: none lost.
       const answered = attempts.filter((a) => a.kind !== "validate" && a.status === 200).map((a) => a.agent).sort();
+      // Written once the database is back: the queued events within a flush interval, the queued settlements
+      // within a retry interval.
+      // A call refused while its admission was under way may have been reserved after all (the database took
+      // the commit but its answer never came): such a reservation only expires with its TTL, as after a crash.
+      const maybeReserved = attempts.filter((a) => a.kind !== "validate" && a.status === 503 && a.sentAt < goneAt).length;
       let data = await stored(customerId);
-      await until("usage events written", 10_000, async () => {
+      await until("usage events and settlements written", 10_000, async () => {
         data = await stored(customerId);
-        return data.agents.length >= answered.length;
+        return data.agents.length >= answered.length && data.reservations <= maybeReserved && data.counted.requests >= data.billed;
       }).catch(() => {});
       expect(data.agents).toEqual(answered);
       expect(data.dailyRequests).toBe(answered.length);
-      expect(data.reservations).toBe(0);
+      expect(data.reservations).toBeLessThanOrEqual(maybeReserved);
       // Settled exactly once each: the quota counts what the events bill, and no reservation is left behind.
       expect(data.counted).toEqual({ requests: data.billed, tokens: data.tokens });
     } catch (error) {

@@ -156,15 +156,15 @@ interface GroupItem {
 }
 
 /**
- * Group commit for SQLite: units of synchronous work submitted in the same turn of the event loop share one
- * BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
+ * Group commit for SQLite: units of synchronous work submitted while the previous batch was being written
+ * share one BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
  * pay for one; a unit still resolves only once its transaction committed. Units run in submission order.
  * When a unit fails, the shared transaction is rolled back and each unit runs again in its own, so one
  * failure never takes the others down.
  */
 export class SqliteGroupCommit {
   private queue: GroupItem[] = [];
-  private scheduled = false;
+  private flushing = false;
 
   constructor(private readonly db: Db) {
     if (!db.sqlite) throw new Error("group commit is for SQLite");
@@ -173,17 +173,24 @@ export class SqliteGroupCommit {
   submit<T>(work: (run: SyncRunner) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      if (!this.scheduled) {
-        this.scheduled = true;
-        setImmediate(() => void this.flush());
+      // An idle group commits at once (no added latency for a lone caller); while a batch is being written,
+      // newcomers queue up and go together in the next one.
+      if (!this.flushing) {
+        this.flushing = true;
+        queueMicrotask(() => void this.drain());
       }
     });
   }
 
-  private async flush(): Promise<void> {
-    this.scheduled = false;
-    const batch = this.queue.splice(0);
-    if (batch.length === 0) return;
+  private async drain(): Promise<void> {
+    try {
+      while (this.queue.length > 0) await this.flush(this.queue.splice(0));
+    } finally {
+      this.flushing = false;
+    }
+  }
+
+  private async flush(batch: GroupItem[]): Promise<void> {
     try {
       const values = await this.commit(batch);
       batch.forEach((item, i) => item.resolve(values[i]));
