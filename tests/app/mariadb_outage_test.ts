@@ -12,7 +12,7 @@
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { SQL } from "bun";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdir, mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import { join } from "node:path";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
@@ -69,7 +69,7 @@ async function ownMariaDb(): Promise<OwnMariaDb> {
     // mariadbd refuses to run as root unless told so; as another user it runs as that user.
     ...(process.getuid?.() === 0 ? ["--user=root"] : []),
   ];
-  await Bun.$`mkdir -p ${join(dir, "data")}`.quiet();
+  await mkdir(join(dir, "data"));
 
   async function start(): Promise<void> {
     const from = log.length;
@@ -369,7 +369,7 @@ describe("the service while its MariaDB stops and comes back", () => {
       // What the clients saw and what the service logged, to tell a hang from a 500 from a lost event.
       const seen = new Map<string, number>();
       for (const a of load.attempts) seen.set(`${a.kind} ${a.status ?? a.error}`, (seen.get(`${a.kind} ${a.status ?? a.error}`) ?? 0) + 1);
-      console.error(`answers: ${JSON.stringify(Object.fromEntries(seen))}\nservice log (tail):\n${serve.stdout().slice(-1_000)}${serve.stderr().slice(-3_000)}`);
+      console.error(`answers: ${JSON.stringify(Object.fromEntries(seen))}\nservice log (tail):\n${serve.stdout().slice(-1_000)}${serve.stderr().slice(-3_000)}\nmariadbd log (tail):\n${db.log().slice(-1_500)}`);
       throw error;
     } finally {
       await load.stop();

@@ -122,7 +122,10 @@ export class DbQuotaLedger implements QuotaLedger {
    * was admitted in, with its real tokens and cost.
    */
   async settle(reservation: QuotaReservation, outcome: { tokens: number; costEur: number } | null, now: Date): Promise<void> {
-    const statements: Statement[] = [["delete from quota_reservations where id = ?", [reservation.id]]];
+    // The counters move only when this call removed the reservation: a settlement retried after a commit
+    // whose answer was lost (a dropped connection) then cannot count the call twice.
+    const release: Statement = ["delete from quota_reservations where id = ?", [reservation.id]];
+    const statements: Statement[] = [];
     if (outcome) {
       const rows = WINDOWS.map((w) => [
         reservation.licenseId,
@@ -146,6 +149,7 @@ export class DbQuotaLedger implements QuotaLedger {
     }
     if (this.group) {
       await this.group.submit((run) => {
+        if (run(...release, "run").affectedRows !== 1) return;
         for (const statement of statements) run(...statement, "run");
       });
       return;
@@ -155,6 +159,7 @@ export class DbQuotaLedger implements QuotaLedger {
     await rawTransaction(
       this.db,
       async (run) => {
+        if ((await run(...release, "run")).affectedRows !== 1) return;
         for (const statement of statements) await run(...statement, "run");
       },
       reservation.licenseId,
