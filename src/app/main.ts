@@ -25,6 +25,14 @@ async function configOrExit(): Promise<Config> {
   }
 }
 
+/** One clear line naming the database (never its password) and why it cannot be used, then exit 1. */
+function databaseFailure(config: Config, what: string, error: unknown): never {
+  const where = config.database.kind === "sqlite" ? config.database.path : `${config.database.host}:${config.database.port}/${config.database.database}`;
+  const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
+  const safe = config.database.kind === "mariadb" && config.database.password ? reason.replaceAll(config.database.password, "***") : reason;
+  fail(`Cannot ${what} the database (DATABASE_URL, ${config.database.kind} ${where}): ${safe}`);
+}
+
 /** Opens the services, turning a database that cannot be reached into one clear line. */
 async function servicesOrExit(config: Config, logger?: Logger): Promise<Services> {
   try {
@@ -35,10 +43,20 @@ async function servicesOrExit(config: Config, logger?: Logger): Promise<Services
         }),
     });
   } catch (error) {
-    const where = config.database.kind === "sqlite" ? config.database.path : `${config.database.host}:${config.database.port}/${config.database.database}`;
-    const reason = error instanceof Error ? error.message.split("\n")[0] : String(error);
-    const safe = config.database.kind === "mariadb" && config.database.password ? reason.replaceAll(config.database.password, "***") : reason;
-    fail(`Cannot open the database (DATABASE_URL, ${config.database.kind} ${where}): ${safe}`);
+    databaseFailure(config, "open", error);
+  }
+}
+
+/**
+ * The first writes of a start (plans, first admin, vendor keys), which a database that opened but takes no
+ * writes (locked by another process, full) refuses: one clear line too, not a stack trace.
+ */
+async function seededOrExit<T>(config: Config, services: Services, seed: () => Promise<T>): Promise<T> {
+  try {
+    return await seed();
+  } catch (error) {
+    await services.close().catch(() => {});
+    databaseFailure(config, "seed", error);
   }
 }
 
@@ -59,7 +77,7 @@ async function serve(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
   const services = await servicesOrExit(config, logger);
-  const seeded = await seedFirstStart(services, config, logger);
+  const seeded = await seededOrExit(config, services, () => seedFirstStart(services, config, logger));
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
 
   // The chat routes' calls are counted and can be cut, so a shutdown waits for them and bills what it cuts.
@@ -129,8 +147,9 @@ async function serve(): Promise<void> {
 
 /** The CLI's services: the same start-up checks as `serve`, and the plans a fresh database needs. */
 async function openForCli(): Promise<Services> {
-  const services = await servicesOrExit(await configOrExit());
-  await seedPlans(services);
+  const config = await configOrExit();
+  const services = await servicesOrExit(config);
+  await seededOrExit(config, services, () => seedPlans(services));
   return services;
 }
 

@@ -1,6 +1,7 @@
 // Small helpers shared by the repositories of this folder.
 import { LockMode, type EntityManager } from "@mikro-orm/core";
 import { CompiledQuery, type Kysely, type QueryResult } from "kysely";
+import { isDatabaseUnavailable } from "./availability.ts";
 import type { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
 import type { Db } from "./orm.ts";
 
@@ -107,22 +108,9 @@ export async function rawTransaction<T>(db: Db, work: (run: RawRunner) => Promis
   const sqlite = db.sqlite;
   if (sqlite) {
     // The connection is held for the whole transaction, so no other statement of this process interleaves.
-    return retryTransient(() =>
-      holdingSqlite(db, async () => {
-        const run = sqliteRunner(sqlite);
-        run("begin immediate");
-        try {
-          const result = await work(async (sql, params = [], method = "all") => run(sql, params, method));
-          run("commit");
-          return result;
-        } catch (error) {
-          // SQLite ends some failed transactions by itself (a full disk, say); the first error is the one to report.
-          try {
-            run("rollback");
-          } catch {}
-          throw error;
-        }
-      }),
+    return retryTransient(
+      () => holdingSqlite(db, () => sqliteTransaction(sqlite, (run) => work(async (sql, params = [], method = "all") => run(sql, params, method)))),
+      SQLITE_BUSY_ATTEMPTS,
     );
   }
   return retryTransient(() =>
@@ -160,7 +148,8 @@ interface GroupItem {
  * share one BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
  * pay for one; a unit still resolves only once its transaction committed. Units run in submission order.
  * When a unit fails, the shared transaction is rolled back and each unit runs again in its own, so one
- * failure never takes the others down.
+ * failure never takes the others down; when the database itself refuses (locked by another process, full,
+ * read-only), every unit would fail the same way, so the whole batch is refused at once.
  */
 export class SqliteGroupCommit {
   private queue: GroupItem[] = [];
@@ -195,29 +184,49 @@ export class SqliteGroupCommit {
       const values = await this.commit(batch);
       batch.forEach((item, i) => item.resolve(values[i]));
     } catch (error) {
-      if (batch.length === 1) return batch[0].reject(error);
+      if (batch.length === 1 || isDatabaseUnavailable(error)) return batch.forEach((item) => item.reject(error));
       for (const item of batch) await this.commit([item]).then(([value]) => item.resolve(value), item.reject);
     }
   }
 
   /** Runs the units in one transaction (retried whole on lock conflicts) and returns their values. */
   private commit(batch: GroupItem[]): Promise<unknown[]> {
-    const run = sqliteRunner(this.db.sqlite!);
-    return retryTransient(() =>
-      holdingSqlite(this.db, () => {
-        run("begin immediate");
-        try {
-          const values = batch.map((item) => item.work(run));
-          run("commit");
-          return values;
-        } catch (error) {
-          try {
-            run("rollback");
-          } catch {}
-          throw error;
-        }
-      }),
+    const sqlite = this.db.sqlite!;
+    return retryTransient(
+      () => holdingSqlite(this.db, () => sqliteTransaction(sqlite, (run) => batch.map((item) => item.work(run)))),
+      SQLITE_BUSY_ATTEMPTS,
     );
+  }
+}
+
+/**
+ * Attempts of a SQLite transaction that met SQLITE_BUSY. Each waits the serving busy timeout synchronously
+ * (the event loop with it), so a lock another process keeps is answered 503 after a few of them rather than
+ * after six; the pauses between attempts are asynchronous.
+ */
+const SQLITE_BUSY_ATTEMPTS = 3;
+
+/**
+ * BEGIN IMMEDIATE, `work`, COMMIT on SQLite's connection (the caller holds it). On failure it rolls back only
+ * a transaction still open: SQLite ends some failed ones by itself (a full disk, an I/O error), and the first
+ * error is the one to report. A transaction left open by a ROLLBACK that failed is ended before the BEGIN,
+ * or every later BEGIN of the process would fail.
+ */
+async function sqliteTransaction<T>(sqlite: BunSqliteDialect, work: (run: SyncRunner) => T | Promise<T>): Promise<T> {
+  const run = sqliteRunner(sqlite);
+  if (sqlite.inTransaction()) run("rollback");
+  run("begin immediate");
+  try {
+    const result = await work(run);
+    run("commit");
+    return result;
+  } catch (error) {
+    if (sqlite.inTransaction()) {
+      try {
+        run("rollback");
+      } catch {}
+    }
+    throw error;
   }
 }
 

@@ -12,6 +12,15 @@ const UNAVAILABLE_CODES = new Set([
   "PROTOCOL_SEQUENCE_TIMEOUT",
 ]);
 
+/**
+ * SQLite result codes (bun:sqlite's `code`, primary or extended, which MikroORM's exceptions copy) that mean
+ * the file, not the statement, is the problem: locked by another process (BUSY, LOCKED), read-only, full,
+ * failing I/O, or not openable. They pass once the lock is released or the disk fixed.
+ */
+const SQLITE_UNAVAILABLE_CODE = /^SQLITE_(BUSY|LOCKED|READONLY|FULL|IOERR|CANTOPEN)(_[A-Z_]+)?$/;
+// The same by number (an extended code keeps its primary code in the low byte), for errors without `code`.
+const SQLITE_UNAVAILABLE_ERRNOS = new Set([5, 6, 8, 10, 13, 14]);
+
 /** A statement or a connection attempt that got no answer from the database within the configured time. */
 export class DatabaseTimeout extends Error {
   override readonly name = "DatabaseTimeout";
@@ -22,8 +31,9 @@ export class DatabaseTimeout extends Error {
 
 /**
  * True when `error` (or one of its causes) says the database server is unreachable, down, frozen or
- * refusing connections. mysql2 marks every connection-level failure (refused, reset, lost, connect time-out,
- * a dead connection reused) `fatal`, and MikroORM's driver exceptions keep that flag.
+ * refusing connections, or the SQLite file is locked, read-only, full or failing. mysql2 marks every
+ * connection-level failure (refused, reset, lost, connect time-out, a dead connection reused) `fatal`, and
+ * MikroORM's driver exceptions keep that flag.
  */
 export function isDatabaseUnavailable(error: unknown): boolean {
   let current: unknown = error;
@@ -31,8 +41,12 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (current instanceof DatabaseTimeout) return true;
     const { fatal, code, errno } = current as { fatal?: unknown; code?: unknown; errno?: unknown };
     if (fatal === true) return true;
-    if (typeof code === "string" && UNAVAILABLE_CODES.has(code)) return true;
-    if (typeof errno === "number" && UNAVAILABLE_ERRNOS.has(errno)) return true;
+    if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || SQLITE_UNAVAILABLE_CODE.test(code))) return true;
+    if (typeof errno === "number") {
+      // A bare errno is a MariaDB one, unless the error says it comes from SQLite (whose numbers overlap).
+      const fromSqlite = current.name === "SQLiteError" || (typeof code === "string" && code.startsWith("SQLITE_"));
+      if (fromSqlite ? SQLITE_UNAVAILABLE_ERRNOS.has(errno & 0xff) : UNAVAILABLE_ERRNOS.has(errno)) return true;
+    }
     current = current.cause;
   }
   return false;

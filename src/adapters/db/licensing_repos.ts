@@ -13,6 +13,7 @@ import {
 import type { NewPlan, Plan, Plans, ProviderName } from "../../domain/plans/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
 import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery } from "./_support.ts";
+import { isDatabaseUnavailable } from "./availability.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow, SiteActivationRow } from "./schema.ts";
 
@@ -283,8 +284,16 @@ export class MikroLicenses implements Licenses {
     await this.db.orm.em.fork().nativeUpdate(LicenseRow, { id }, { status, updatedAt: now });
   }
 
+  /**
+   * Best effort: the last-validated time is informational, so a database that takes no writes right now
+   * (an SQLite file locked by another process, full or read-only) must not turn a validation into a 503.
+   */
   async touchValidated(id: number, now: Date): Promise<void> {
-    await this.db.orm.em.fork().nativeUpdate(LicenseRow, { id }, { lastValidatedAt: now });
+    try {
+      await this.db.orm.em.fork().nativeUpdate(LicenseRow, { id }, { lastValidatedAt: now });
+    } catch (error) {
+      if (!isDatabaseUnavailable(error)) throw error;
+    }
   }
 
   async list(options: {

@@ -5,7 +5,7 @@ import { SqliteDriver } from "@mikro-orm/sql";
 import { CompiledQuery, type DatabaseConnection } from "kysely";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
-import { BunSqliteDialect } from "./bun_sqlite_dialect.ts";
+import { BunSqliteDialect, SERVING_BUSY_TIMEOUT_MS } from "./bun_sqlite_dialect.ts";
 import { BoundedMariaDbDriver, BoundedMySqlConnection, MARIADB_BOUNDS } from "./mariadb_guard.ts";
 import { MARIADB_MIGRATIONS } from "./migrations/mariadb/list.ts";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite/list.ts";
@@ -89,6 +89,9 @@ export async function openDatabase(target: DatabaseTarget, options: { migrate?: 
   const connection = orm.em.getConnection();
   if (connection instanceof BoundedMySqlConnection) connection.bounds.statementMs = MARIADB_BOUNDS.statementMs;
   const sqlite = target.kind === "sqlite" ? (orm.config.get("driverOptions") as unknown as BunSqliteDialect) : null;
+  // Opening waited long for another process's lock (it may be migrating); serving waits briefly, since the
+  // wait blocks the event loop, and a write that cannot get the lock answers 503 (see bun_sqlite_dialect.ts).
+  sqlite?.setBusyTimeout(SERVING_BUSY_TIMEOUT_MS);
   return { orm, dialect: target.kind, sqlite, close: () => orm.close(true) };
 }
 
