@@ -177,7 +177,7 @@ export class SqliteGroupCommit {
       // newcomers queue up and go together in the next one.
       if (!this.flushing) {
         this.flushing = true;
-        queueMicrotask(() => void this.drain());
+        setImmediate(() => void this.drain());
       }
     });
   }
