@@ -156,8 +156,8 @@ interface GroupItem {
 }
 
 /**
- * Group commit for SQLite: units of synchronous work submitted while the previous batch was being written
- * share one BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
+ * Group commit for SQLite: units of synchronous work submitted in the same event-loop turn, or while the
+ * previous batch was being written, share one BEGIN IMMEDIATE ... COMMIT. The commit, not the statements, is what a write costs, so under load N calls
  * pay for one; a unit still resolves only once its transaction committed. Units run in submission order.
  * When a unit fails, the shared transaction is rolled back and each unit runs again in its own, so one
  * failure never takes the others down.
@@ -173,8 +173,9 @@ export class SqliteGroupCommit {
   submit<T>(work: (run: SyncRunner) => T): Promise<T> {
     return new Promise<T>((resolve, reject) => {
       this.queue.push({ work, resolve: resolve as (value: unknown) => void, reject });
-      // An idle group commits at once (no added latency for a lone caller); while a batch is being written,
-      // newcomers queue up and go together in the next one.
+      // The batch is written after the current event-loop turn: every request the server parsed in this turn
+      // joins it, so under load one COMMIT serves dozens of calls (a lone caller waits a few microseconds).
+      // While a batch is being written, newcomers queue up and go together in the next one.
       if (!this.flushing) {
         this.flushing = true;
         setImmediate(() => void this.drain());
