@@ -58,7 +58,7 @@ function wrap(statement: Statement): PreparedLike {
 /** A Kysely dialect whose single connection is a bun:sqlite database (Kysely serialises its use). */
 export class BunSqliteDialect extends SqliteDialect {
   readonly #database: () => unknown;
-  readonly #open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null };
+  readonly #open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null; db: Database | null };
 
   /**
    * A statement on the dialect's one connection, from the same cache Kysely uses. Only for callers that hold
@@ -69,12 +69,18 @@ export class BunSqliteDialect extends SqliteDialect {
     return this.#open.prepare(sql, true);
   }
 
+  /** True when the connection is open and no transaction is open on it (nobody holds it across an await). */
+  get idle(): boolean {
+    const db = this.#open.db;
+    return db !== null && !db.inTransaction;
+  }
+
   override createDriver(): Driver {
     return new ImmediateSqliteDriver({ database: this.#database as never });
   }
 
   constructor(file: string) {
-    const open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null } = { prepare: null };
+    const open: { prepare: ((sql: string, reuse: boolean) => PreparedLike) | null; db: Database | null } = { prepare: null, db: null };
     const database = () => {
       const db = openBunSqlite(file);
       // Statements with bound parameters, and the fast path's own, are reused (the ORM inlines its values, so
@@ -91,6 +97,7 @@ export class BunSqliteDialect extends SqliteDialect {
         return prepared;
       };
       open.prepare = prepare;
+      open.db = db;
       return {
         close: () => {
           cache.clear();
