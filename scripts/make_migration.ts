@@ -12,7 +12,7 @@ const maria = new URL(process.env.MAKE_MIGRATION_MARIADB_URL ?? "mysql://root@12
 const scratch = `chatello_make_migration_${process.pid}`;
 
 async function generate(dialect: "sqlite" | "mariadb", target: DatabaseTarget): Promise<void> {
-  const orm = await MikroORM.init(ormOptions(target));
+  const orm = await MikroORM.init(await ormOptions(target));
   await orm.migrator.up();
   const dir = join(root, dialect);
   const result = await orm.migrator.create(dir, false, false, name);

@@ -7,6 +7,7 @@ import { createLogger, type Logger } from "./logger.ts";
 import { startMailSender } from "../adapters/mail/smtp_sender.ts";
 import { createJobs } from "./jobs.ts";
 import { startScheduler } from "./scheduler.ts";
+import { startHeapGovernor } from "./heap_governor.ts";
 import { createShutdown, trackChatCalls } from "./shutdown.ts";
 import { startWebhookSender } from "./webhook_sender.ts";
 import { createServices, seedFirstStart, seedPlans, VERSION, type Services } from "./services.ts";
@@ -77,6 +78,7 @@ async function serve(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
   const services = await servicesOrExit(config, logger);
+  startHeapGovernor();
   const seeded = await seededOrExit(config, services, () => seedFirstStart(services, config, logger));
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
 

@@ -426,7 +426,7 @@ describe("the literals the ORM inlines into SQL", () => {
     }
     // The ORM runs that statement on every connection it opens.
     const ran: string[] = [];
-    const options = ormOptions(svc.config.database as never) as { onCreateConnection?: (c: unknown) => Promise<void> };
+    const options = (await ormOptions(svc.config.database as never)) as { onCreateConnection?: (c: unknown) => Promise<void> };
     await options.onCreateConnection?.({ executeQuery: async (q: { sql: string }) => void ran.push(q.sql) });
     expect(ran).toEqual([MARIADB_SESSION_SETUP]);
     const [session] = (await svc.services.db.orm.em.getConnection().execute("select @@SESSION.sql_mode as m")) as Array<{ m: string }>;

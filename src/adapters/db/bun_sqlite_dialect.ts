@@ -223,6 +223,12 @@ export class BunSqliteDialect extends SqliteDialect {
     this.#open.db?.exec(`PRAGMA busy_timeout = ${this.#open.busyTimeoutMs}`);
   }
 
+  /** True when the connection is open and no transaction is open on it (nobody holds it across an await). */
+  get idle(): boolean {
+    const db = this.#open.db;
+    return db !== null && !db.inTransaction;
+  }
+
   override createDriver(): Driver {
     return new ImmediateSqliteDriver({ database: this.#database as never }, () => this.inTransaction());
   }
@@ -248,6 +254,7 @@ export class BunSqliteDialect extends SqliteDialect {
       if (open.busyTimeoutMs != null) db.exec(`PRAGMA busy_timeout = ${open.busyTimeoutMs}`);
       open.db = db;
       open.prepare = prepare;
+      open.db = db;
       return {
         close: () => {
           // Finalised first, so closing really closes the file (and its -wal and -shm) now.

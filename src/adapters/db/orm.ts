@@ -6,7 +6,6 @@ import { CompiledQuery, type DatabaseConnection } from "kysely";
 import { mkdirSync } from "node:fs";
 import { dirname } from "node:path";
 import { BunSqliteDialect, SERVING_BUSY_TIMEOUT_MS } from "./bun_sqlite_dialect.ts";
-import { BoundedMariaDbDriver, BoundedMySqlConnection, MARIADB_BOUNDS } from "./mariadb_guard.ts";
 import { MARIADB_MIGRATIONS } from "./migrations/mariadb/list.ts";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite/list.ts";
 import { ENTITIES } from "./schema.ts";
@@ -33,8 +32,16 @@ export interface Db {
 export const MARIADB_SESSION_SETUP =
   "SET SESSION sql_mode = TRIM(BOTH ',' FROM REPLACE(CONCAT(',', @@SESSION.sql_mode, ','), ',NO_BACKSLASH_ESCAPES,', ','))";
 
+/**
+ * The MariaDB driver, loaded only for a MariaDB target: mysql2 and MikroORM's MySQL platform hold about
+ * 13 MB that a service on SQLite never needs.
+ */
+function mariadbGuard(): Promise<typeof import("./mariadb_guard.ts")> {
+  return import("./mariadb_guard.ts");
+}
+
 /** ORM options for a target; `withMigrations: false` leaves out the static lists (used by the generator). */
-export function ormOptions(target: DatabaseTarget, withMigrations = true): Options {
+export async function ormOptions(target: DatabaseTarget, withMigrations = true): Promise<Options> {
   const common = {
     entities: ENTITIES,
     extensions: [Migrator],
@@ -57,6 +64,7 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
       },
     } as unknown as Options;
   }
+  const { BoundedMariaDbDriver } = await mariadbGuard();
   return {
     ...common,
     // Bounded waits (mariadb_guard.ts): a server that stops answering costs a request seconds, not forever.
@@ -83,11 +91,14 @@ export function ormOptions(target: DatabaseTarget, withMigrations = true): Optio
 /** Opens the database and applies pending migrations, so a first start creates the schema by itself. */
 export async function openDatabase(target: DatabaseTarget, options: { migrate?: boolean } = {}): Promise<Db> {
   if (target.kind === "sqlite" && target.path !== ":memory:") mkdirSync(dirname(target.path), { recursive: true });
-  const orm = await MikroORM.init(ormOptions(target));
+  const orm = await MikroORM.init(await ormOptions(target));
   if (options.migrate !== false) await orm.migrator.up();
-  // Migrations may take long on a big table; every statement after them is bounded.
-  const connection = orm.em.getConnection();
-  if (connection instanceof BoundedMySqlConnection) connection.bounds.statementMs = MARIADB_BOUNDS.statementMs;
+  if (target.kind === "mariadb") {
+    // Migrations may take long on a big table; every statement after them is bounded.
+    const { BoundedMySqlConnection, MARIADB_BOUNDS } = await mariadbGuard();
+    const connection = orm.em.getConnection();
+    if (connection instanceof BoundedMySqlConnection) connection.bounds.statementMs = MARIADB_BOUNDS.statementMs;
+  }
   const sqlite = target.kind === "sqlite" ? (orm.config.get("driverOptions") as unknown as BunSqliteDialect) : null;
   // Opening waited long for another process's lock (it may be migrating); serving waits briefly, since the
   // wait blocks the event loop, and a write that cannot get the lock answers 503 (see bun_sqlite_dialect.ts).

@@ -14,7 +14,7 @@ import {
   type WindowCount,
 } from "../../domain/quota/mod.ts";
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
-import { rawQuery, rawTransaction, readDate, sqlDate, SqliteGroupCommit } from "./_support.ts";
+import { rawQuery, rawTransaction, sqlDate, SqliteGroupCommit } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
@@ -25,7 +25,7 @@ type Statement = [sql: string, params: unknown[]];
 const WINDOWS: QuotaWindow[] = ["minute", "hour", "month"];
 
 /** The windows' use from the settled counters plus the reservations in flight (each counts in the windows it started in). */
-function snapshotOf(starts: Record<QuotaWindow, Date>, counters: unknown[], inFlight: unknown[]): QuotaSnapshot {
+function snapshotOf(counters: unknown[], inFlight: unknown[]): QuotaSnapshot {
   const snapshot: QuotaSnapshot = {
     minute: { requests: 0, costEur: 0 },
     hour: { requests: 0, costEur: 0 },
@@ -34,19 +34,21 @@ function snapshotOf(starts: Record<QuotaWindow, Date>, counters: unknown[], inFl
   for (const row of counters as Array<{ period: QuotaWindow; requests: unknown; cost_eur: unknown }>) {
     snapshot[row.period] = { requests: Number(row.requests), costEur: Number(row.cost_eur) };
   }
-  for (const row of inFlight as Array<{ created_at: unknown; estimate_cost_eur: unknown }>) {
-    const at = readDate(row.created_at).getTime();
-    for (const w of WINDOWS) {
-      if (at >= starts[w].getTime()) {
-        const count: WindowCount = snapshot[w];
-        count.requests += 1;
-        count.costEur += Number(row.estimate_cost_eur);
-      }
-    }
+  // One row of per-window sums (SUM over no rows is NULL, read as 0).
+  const flight = (inFlight[0] ?? {}) as Record<string, unknown>;
+  for (const w of WINDOWS) {
+    const count: WindowCount = snapshot[w];
+    count.requests += Number(flight[`${w}_n`] ?? 0);
+    count.costEur = roundEur(count.costEur + Number(flight[`${w}_c`] ?? 0));
   }
-  for (const w of WINDOWS) snapshot[w].costEur = roundEur(snapshot[w].costEur);
   return snapshot;
 }
+
+// Reservations in flight, summed per window by the database: with many calls of one license in flight, reading
+// every row and its date costs more than the rest of the admission.
+const IN_FLIGHT_SUMS = `select ${WINDOWS.map(
+  (w) => `sum(case when created_at >= ? then 1 else 0 end) as ${w}_n, sum(case when created_at >= ? then estimate_cost_eur else 0 end) as ${w}_c`,
+).join(", ")} from quota_reservations where license_id = ? and expires_at > ?`;
 
 
 /**
@@ -65,23 +67,22 @@ export class DbQuotaLedger implements QuotaLedger {
     this.group = db.sqlite ? new SqliteGroupCommit(db) : null;
   }
 
-  private readStatements(licenseId: number, now: Date): { counters: Statement; inFlight: Statement; starts: Record<QuotaWindow, Date> } {
+  private readStatements(licenseId: number, now: Date): { counters: Statement; inFlight: Statement } {
     const starts = Object.fromEntries(WINDOWS.map((w) => [w, windowStart(w, now)])) as Record<QuotaWindow, Date>;
     return {
-      starts,
       counters: [
         `select period, requests, cost_eur from quota_counters where license_id = ? and (
          (period = 'minute' and period_start = ?) or (period = 'hour' and period_start = ?) or (period = 'month' and period_start = ?))`,
         [licenseId, sqlDate(this.db, starts.minute), sqlDate(this.db, starts.hour), sqlDate(this.db, starts.month)],
       ],
-      inFlight: ["select created_at, estimate_cost_eur from quota_reservations where license_id = ? and expires_at > ?", [licenseId, sqlDate(this.db, now)]],
+      inFlight: [IN_FLIGHT_SUMS, [...WINDOWS.flatMap((w) => [sqlDate(this.db, starts[w]), sqlDate(this.db, starts[w])]), licenseId, sqlDate(this.db, now)]],
     };
   }
 
   /** What the license has used in each window, calls in flight included. */
   async snapshot(licenseId: number, now: Date): Promise<QuotaSnapshot> {
-    const { counters, inFlight, starts } = this.readStatements(licenseId, now);
-    return snapshotOf(starts, await rawQuery(this.db, ...counters), await rawQuery(this.db, ...inFlight));
+    const { counters, inFlight } = this.readStatements(licenseId, now);
+    return snapshotOf(await rawQuery(this.db, ...counters), await rawQuery(this.db, ...inFlight));
   }
 
   /** Decides and reserves in one locked transaction, so N racing calls for k remaining admit exactly k. */
@@ -91,7 +92,7 @@ export class DbQuotaLedger implements QuotaLedger {
     estimateEur: number;
     decide: (snapshot: QuotaSnapshot) => AdmissionDecision;
   }): Promise<{ decision: AdmissionDecision; reservation: QuotaReservation | null }> {
-    const { counters, inFlight, starts } = this.readStatements(input.licenseId, input.now);
+    const { counters, inFlight } = this.readStatements(input.licenseId, input.now);
     const insert: Statement = [
       "insert into quota_reservations (license_id, created_at, estimate_cost_eur, expires_at) values (?, ?, ?, ?)",
       [input.licenseId, sqlDate(this.db, input.now), roundEur(input.estimateEur), sqlDate(this.db, new Date(input.now.getTime() + this.ttlMs))],
@@ -102,7 +103,7 @@ export class DbQuotaLedger implements QuotaLedger {
         : { decision, reservation: null };
     if (this.group) {
       return this.group.submit((run) => {
-        const decision = input.decide(snapshotOf(starts, run(...counters), run(...inFlight)));
+        const decision = input.decide(snapshotOf(run(...counters), run(...inFlight)));
         return reserved(decision, decision.allowed ? run(...insert, "run").insertId : null);
       });
     }
@@ -110,7 +111,7 @@ export class DbQuotaLedger implements QuotaLedger {
     return rawTransaction(
       this.db,
       async (run) => {
-        const decision = input.decide(snapshotOf(starts, await run(...counters), await run(...inFlight)));
+        const decision = input.decide(snapshotOf(await run(...counters), await run(...inFlight)));
         return reserved(decision, decision.allowed ? (await run(...insert, "run")).insertId : null);
       },
       input.licenseId,

@@ -1,6 +1,5 @@
 // Delivers the outbox over SMTP: claims due messages (so no other instance sends them too), sends each,
 // and on failure leaves it queued with exponential backoff until it is given up on.
-import nodemailer from "nodemailer";
 import type { Keyring } from "../../domain/encryption/mod.ts";
 import type { Clock } from "../../domain/shared/mod.ts";
 import { DbOutbox } from "../db/outbox_repo.ts";
@@ -58,8 +57,12 @@ function describe(error: unknown): string {
 /** Starts polling the outbox (unless `intervalMs` is 0 or there is no SMTP URL). */
 export function startMailSender(deps: MailSenderDeps): MailSender {
   const outbox = new DbOutbox(deps.db, { smtpConfigured: deps.smtpUrl != null, keyring: deps.keyring });
-  const transport = deps.smtpUrl
-    ? nodemailer.createTransport({ url: deps.smtpUrl, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 120_000 })
+  // nodemailer (several MB) is loaded only when SMTP is configured.
+  const smtpUrl = deps.smtpUrl;
+  const transport = smtpUrl
+    ? import("nodemailer").then(({ default: nodemailer }) =>
+        nodemailer.createTransport({ url: smtpUrl, connectionTimeout: 30_000, greetingTimeout: 30_000, socketTimeout: 120_000 }),
+      )
     : null;
   const batchSize = deps.batchSize ?? 20;
   let running: Promise<number> | null = null;
@@ -67,12 +70,13 @@ export function startMailSender(deps: MailSenderDeps): MailSender {
 
   async function sendDue(): Promise<number> {
     if (!transport) return 0;
+    const smtp = await transport;
     const now = deps.clock.now();
     const due = await outbox.claimDue(now, batchSize, new Date(now.getTime() + CLAIM_MS));
     let sent = 0;
     for (const message of due) {
       try {
-        await transport.sendMail({ from: deps.mailFrom, to: message.to, subject: message.subject, text: message.text, html: message.html });
+        await smtp.sendMail({ from: deps.mailFrom, to: message.to, subject: message.subject, text: message.text, html: message.html });
       } catch (error) {
         const attempts = message.attempts + 1;
         const giveUp = attempts >= MAX_MAIL_ATTEMPTS;
@@ -115,7 +119,7 @@ export function startMailSender(deps: MailSenderDeps): MailSender {
       stopped = true;
       if (timer) clearInterval(timer);
       await running?.catch(() => 0);
-      transport?.close();
+      (await transport)?.close();
     },
   };
 }
