@@ -16,6 +16,7 @@ import {
 } from "../domain/licensing/mod.ts";
 import { DomainError } from "../domain/shared/mod.ts";
 import type { Services } from "./services.ts";
+import { isDatabaseUnavailable } from "../adapters/db/availability.ts";
 
 /** Where the CLI writes: results to `out`, progress and errors to `err`. */
 export interface CliIo {
@@ -364,6 +365,11 @@ export async function runCli(args: string[], openServices: () => Promise<Service
     }
     if (error instanceof DomainError) {
       io.err(`error: ${error.message}`);
+      return 1;
+    }
+    if (isDatabaseUnavailable(error)) {
+      // A locked, read-only or full database, or a MariaDB server gone: one line, nothing was half-written.
+      io.err(`error: the database cannot be written or reached right now (${(error as Error).message.split("\n")[0]})`);
       return 1;
     }
     throw error;

@@ -737,6 +737,25 @@ describe("an SQLite database on a full disk", () => {
     expect(integrityOf(path)).toBe("ok");
   });
 
+  test("a CLI command on a full disk fails with one clear line, no stack trace", async () => {
+    await rawQuery(svc.services.db, "PRAGMA wal_checkpoint(TRUNCATE)");
+    disk.fill();
+    let run: Awaited<ReturnType<typeof runMain>>;
+    try {
+      run = await runMain(["license", "create", "--email", "cli-full@example.com", "--plan", "pro"], serveEnv(path, disk.dir), 30_000);
+    } finally {
+      disk.free();
+    }
+    expect({
+      failed: run.code !== 0,
+      stderrLines: lines(run.stderr).length,
+      saysWhy: /full/i.test(run.stderr) && /database/i.test(run.stderr),
+      stackTrace: STACK_FRAME.test(run.stderr),
+      output: { stdout: run.stdout, stderr: run.stderr },
+    }).toEqual({ failed: true, stderrLines: 1, saysWhy: true, stackTrace: false, output: { stdout: run.stdout, stderr: run.stderr } });
+    expect(integrityOf(path)).toBe("ok");
+  });
+
   test("`serve` creating a new database on a full disk refuses to start with one clear line", async () => {
     const fresh = join(disk.dir, "fresh.db");
     disk.fill();
