@@ -19,12 +19,11 @@ import { SERVING_BUSY_TIMEOUT_MS } from "../../src/adapters/db/bun_sqlite_dialec
 import { openDatabase, type Db } from "../../src/adapters/db/orm.ts";
 import { hashPassword } from "../../src/adapters/crypto/passwords.ts";
 import { freePort, lines, runMain, STACK_FRAME } from "../app/process_support.ts";
-import { TEST_ENCRYPTION_KEY, type TestService } from "../support/app.ts";
+import { startTestService, TEST_ENCRYPTION_KEY, type TestService } from "../support/app.ts";
 import { envFor, HELLO } from "../support/chat.ts";
 import { startFakeUpstream, type FakeUpstream } from "../support/fake_upstream.ts";
 import { mountSmallDisk, readOnlyCapableDir, type SmallDisk } from "../support/small_disk.ts";
 import { startSqliteLocker, type SqliteLocker } from "../support/sqlite_locker.ts";
-import { startSqliteFileService } from "../support/sqlite_service.ts";
 
 /** The longest a request may take to be answered while the file is in trouble (a hang bound, not a speed goal). */
 const ANSWER_BOUND_MS = 5_000;
@@ -485,7 +484,7 @@ describe("a service whose SQLite file another process keeps locked", () => {
     dir = tempDir();
     path = join(dir, "chatello.db");
     up = await startFakeUpstream();
-    svc = await startSqliteFileService(path, envFor(up, { PROVIDER_TIMEOUT_MS: "10000" }));
+    svc = await startTestService(envFor(up, { PROVIDER_TIMEOUT_MS: "10000" }), { sqlitePath: path });
     ({ key, licenseId } = await svc.issue({ plan: "pro" }));
     await createAdmin(svc, adminEmail);
     locker = await startSqliteLocker(path);
@@ -600,7 +599,7 @@ describe("a read-only SQLite database", () => {
     const path = join(ro.dir, "chatello.db");
     try {
       // A database that served before: schema, plans and admin in place.
-      const seeded = await startSqliteFileService(path);
+      const seeded = await startTestService({}, { sqlitePath: path });
       await seeded.close();
       const why = /read-only|cannot be opened/;
 
@@ -630,7 +629,7 @@ describe("a read-only SQLite database", () => {
     const dir = tempDir();
     const path = join(dir, "chatello.db");
     const up = await startFakeUpstream();
-    const svc = await startSqliteFileService(path, envFor(up));
+    const svc = await startTestService(envFor(up), { sqlitePath: path });
     try {
       const api = client(svc);
       const { key, licenseId } = await svc.issue({ plan: "pro" });
@@ -676,7 +675,7 @@ describe("an SQLite database on a full disk", () => {
     disk = mountSmallDisk(2 * 1024 * 1024);
     path = join(disk.dir, "chatello.db");
     up = await startFakeUpstream();
-    svc = await startSqliteFileService(path, envFor(up));
+    svc = await startTestService(envFor(up), { sqlitePath: path });
   });
   afterAll(async () => {
     await svc?.close();

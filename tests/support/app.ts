@@ -98,9 +98,14 @@ export interface TestService {
   close(): Promise<void>;
 }
 
-/** Starts a service on a fresh database of the run's dialect, seeded like a first start. */
-export async function startTestService(env: Record<string, string> = {}): Promise<TestService> {
-  const { target, drop } = await throwawayTarget();
+/**
+ * Starts a service on a fresh database of the run's dialect, seeded like a first start; with `sqlitePath`, on
+ * that SQLite file instead (created and migrated when missing, kept afterwards), whatever the run's dialect.
+ */
+export async function startTestService(env: Record<string, string> = {}, options: { sqlitePath?: string } = {}): Promise<TestService> {
+  const { target, drop } = options.sqlitePath
+    ? { target: { kind: "sqlite" as const, path: options.sqlitePath }, drop: async () => {} }
+    : await throwawayTarget();
   const config = await loadConfig({ ENCRYPTION_KEY: TEST_ENCRYPTION_KEY, LOG_LEVEL: "debug", DATA_DIR: "/tmp/chatello-test-unused", ...env });
   config.database = target as Config["database"];
   const clock = new TestClock();
