@@ -124,6 +124,29 @@ export async function rawTransaction<T>(db: Db, work: (run: RawRunner) => Promis
   );
 }
 
+/** The most rows one multi-row INSERT of `multiRowInserts` carries. */
+export const MAX_ROWS_PER_INSERT = 32;
+
+/**
+ * A multi-row INSERT of any number of rows as statements of 32, 16, 8, 4, 2 and 1 rows, so only those few
+ * SQL texts exist. One text per row count would fill the prepared-statement caches (SQLite's and the
+ * MariaDB driver's) with hundreds of statements, each holding hundreds of kilobytes of native memory.
+ * `head` is the statement up to and including VALUES, `row` one row's placeholders, `tail` what follows the
+ * rows (an upsert clause); `rows` holds each row's parameters.
+ */
+export function multiRowInserts(head: string, row: string, rows: readonly (readonly unknown[])[], tail = ""): Array<{ sql: string; params: unknown[] }> {
+  const statements: Array<{ sql: string; params: unknown[] }> = [];
+  let at = 0;
+  while (at < rows.length) {
+    let size = MAX_ROWS_PER_INSERT;
+    while (size > rows.length - at) size >>= 1;
+    const chunk = rows.slice(at, at + size);
+    statements.push({ sql: `${head} ${Array(size).fill(row).join(", ")}${tail ? ` ${tail}` : ""}`, params: chunk.flat() });
+    at += size;
+  }
+  return statements;
+}
+
 /**
  * One plain SQL statement outside any transaction, with its parameters bound rather than inlined, so the
  * driver reuses one prepared statement per SQL text ("run" answers { affectedRows, insertId }).

@@ -14,7 +14,7 @@ import {
   type WindowCount,
 } from "../../domain/quota/mod.ts";
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
-import { rawQuery, rawTransaction, sqlDate, SqliteGroupCommit } from "./_support.ts";
+import { multiRowInserts, rawQuery, rawTransaction, sqlDate, SqliteGroupCommit } from "./_support.ts";
 import type { Db } from "./orm.ts";
 import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
@@ -241,11 +241,12 @@ export class BatchedUsageRecorder implements UsageRecorder {
       g.up += e.upstreamMs ?? 0;
       groups.set(key, g);
     }
-    // Plain multi-row statements in one transaction: the ORM's unit of work cost more than the writes.
+    // Plain multi-row statements in one transaction: the ORM's unit of work cost more than the writes. The
+    // rows go in chunks of a few fixed sizes, so the prepared statements stay few (see multiRowInserts).
     const eventColumns =
       "license_id, customer_id, provider, model, endpoint, prompt_tokens, completion_tokens, cached_tokens, cost_eur, price_snapshot, estimated, byok, upstream_ms, total_ms, outcome, error_code, client_ip, user_agent, created_at";
     const eventRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
-    const events: unknown[] = batch.flatMap((e) => [
+    const events = batch.map((e) => [
       e.licenseId,
       e.customerId,
       e.provider,
@@ -268,8 +269,8 @@ export class BatchedUsageRecorder implements UsageRecorder {
     ]);
     const now = sqlDate(this.db, new Date());
     const rows = [...groups.values()];
-    const values = rows.map(() => "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)").join(", ");
-    const params = rows.flatMap((g) => [
+    const dailyRow = "(?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)";
+    const daily = rows.map((g) => [
       g.e.licenseId, g.day, g.e.provider, g.e.model.slice(0, 100), g.e.endpoint, g.n, g.errors, g.p, g.c, g.k, roundEur(g.cost), g.total, g.up, now,
     ]);
     const columns = "license_id, day, provider, model, endpoint, requests, errors, prompt_tokens, completion_tokens, cached_tokens, cost_eur, total_ms_sum, upstream_ms_sum, updated_at";
@@ -278,9 +279,12 @@ export class BatchedUsageRecorder implements UsageRecorder {
       this.db.dialect === "sqlite"
         ? `on conflict(license_id, day, provider, model, endpoint) do update set ${sums.map((c) => `${c} = usage_daily.${c} + excluded.${c}`).join(", ")}, updated_at = excluded.updated_at`
         : `on duplicate key update ${sums.map((c) => `${c} = ${c} + values(${c})`).join(", ")}, updated_at = values(updated_at)`;
+    const statements = [
+      ...multiRowInserts(`insert into usage_events (${eventColumns}) values`, eventRow, events),
+      ...multiRowInserts(`insert into usage_daily (${columns}) values`, dailyRow, daily, upsert),
+    ];
     await rawTransaction(this.db, async (run) => {
-      await run(`insert into usage_events (${eventColumns}) values ${batch.map(() => eventRow).join(", ")}`, events, "run");
-      await run(`insert into usage_daily (${columns}) values ${values} ${upsert}`, params, "run");
+      for (const { sql, params } of statements) await run(sql, params, "run");
     });
   }
 }
