@@ -9,10 +9,12 @@ import {
   type LicenseStatus,
   type SiteActivation,
   type SiteActivations,
+  type ValidationReads,
 } from "../../domain/licensing/mod.ts";
 import type { NewPlan, Plan, Plans, ProviderName } from "../../domain/plans/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
-import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery } from "./_support.ts";
+import { NO_USAGE, roundEur } from "../../domain/usage/mod.ts";
+import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery, sqlDate } from "./_support.ts";
 import { isDatabaseUnavailable } from "./availability.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow, SiteActivationRow } from "./schema.ts";
@@ -235,13 +237,57 @@ function licenseFromRaw(r: RawRow): License {
   };
 }
 
+/** An active site from a raw row. */
+function siteFromRaw(r: RawRow): SiteActivation {
+  return {
+    id: Number(r.id),
+    licenseId: Number(r.license_id),
+    host: String(r.host),
+    exempt: Boolean(Number(r.exempt)),
+    activatedAt: readDate(r.activated_at),
+  };
+}
+
+// The validation read: the license row with one row per active site (or one row of NULL site columns) and
+// its month counter (NULLs when the license has not used the month yet). Parameters: the month's start, the
+// key digest.
+const VALIDATION_READ = `select l.*, s.id as s_id, s.host as s_host, s.exempt as s_exempt, s.activated_at as s_activated_at,
+  q.requests as v_requests, q.tokens as v_tokens, q.cost_eur as v_cost
+from licenses l
+left join site_activations s on s.license_id = l.id and s.deactivated_at is null
+left join quota_counters q on q.license_id = l.id and q.period = 'month' and q.period_start = ?
+where l.key_digest = ?`;
+
 /** Licenses. Lookups go through the key digest; the sealed key is only opened to show it to an admin. */
 export class MikroLicenses implements Licenses {
-  constructor(private readonly db: Db) {}
+  /**
+   * MariaDB only: there each statement costs a network round trip, and readForValidation's one joined
+   * statement answers in about half the time of the three reads. On SQLite the three cost less than the join.
+   */
+  readonly byDigestForValidation?: Licenses["byDigestForValidation"];
+
+  constructor(private readonly db: Db) {
+    if (db.dialect === "mariadb") this.byDigestForValidation = (digest, monthStart) => this.readForValidation(digest, monthStart);
+  }
 
   async byDigest(digest: string): Promise<License | null> {
     const rows = await rawQuery(this.db, "select * from licenses where key_digest = ?", [digest]);
     return rows[0] ? licenseFromRaw(rows[0]) : null;
+  }
+
+  /** The license with its active sites and its counter of the month starting at `monthStart`, in one statement. */
+  async readForValidation(digest: string, monthStart: Date): Promise<{ license: License; reads: ValidationReads } | null> {
+    const rows: RawRow[] = await rawQuery(this.db, VALIDATION_READ, [sqlDate(this.db, monthStart), digest]);
+    const first = rows[0];
+    if (!first) return null;
+    const license = licenseFromRaw(first);
+    const sites = rows
+      .filter((r) => r.s_id != null)
+      .map((r) => siteFromRaw({ id: r.s_id, license_id: license.id, host: r.s_host, exempt: r.s_exempt, activated_at: r.s_activated_at }))
+      .sort((a, b) => a.id - b.id);
+    const usage =
+      first.v_requests == null ? { ...NO_USAGE } : { requests: Number(first.v_requests), tokens: Number(first.v_tokens), costEur: roundEur(Number(first.v_cost)) };
+    return { license, reads: { sites, usage, monthStart } };
   }
 
   async byId(id: number): Promise<License | null> {
@@ -341,15 +387,7 @@ export class MikroSiteActivations implements SiteActivations {
       "select id, license_id, host, exempt, activated_at from site_activations where license_id = ? and deactivated_at is null",
       [licenseId],
     );
-    return rows
-      .map((r) => ({
-        id: Number(r.id),
-        licenseId: Number(r.license_id),
-        host: String(r.host),
-        exempt: Boolean(Number(r.exempt)),
-        activatedAt: readDate(r.activated_at),
-      }))
-      .sort((a, b) => a.id - b.id);
+    return rows.map(siteFromRaw).sort((a, b) => a.id - b.id);
   }
 
   async activate(licenseId: number, host: string, maxSites: number, now: Date): Promise<ActivationResult> {

@@ -191,7 +191,7 @@ export function createPluginApiRoutes(deps: PluginApiDeps, licenseOf: (request: 
       "/api/validate",
       async ({ request, body }) => {
         const auth = licenseOf(request);
-        const outcome = await validateLicense(deps, { license: auth.license, plan: auth.plan, siteUrl: body?.site_url });
+        const outcome = await validateLicense(deps, { license: auth.license, plan: auth.plan, siteUrl: body?.site_url, prefetched: auth.validationReads });
         if (outcome.kind === "site_not_activated") {
           return asIs(json(403, errorBody("Site not activated for this license", "site_not_activated", { site: outcome.host })));
         }

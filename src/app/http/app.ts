@@ -258,7 +258,7 @@ export function createApp(deps: AppDeps) {
     })
     .onTransform(async ({ request, body, path, server, set }) => {
       if (body === TOO_LARGE) throw new PayloadTooLarge();
-      if (requiresLicense(path)) await guard.authenticate(request, server);
+      if (requiresLicense(path)) await guard.authenticate(request, server, { forValidation: path === "/api/validate" });
       if (isAdminApiPath(path)) await apiGuard.authenticate(request, ipOf(request));
       if (requiresAdmin(path)) await adminGuard.authenticate(request, path, set.headers as Record<string, string>, ipOf(request), body);
       else if (path === "/admin/login" && request.method === "POST" && !sameOrigin(request, deps.publicUrl)) {

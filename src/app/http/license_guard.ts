@@ -1,8 +1,9 @@
 // Authenticates X-License-Key for the plugin routes and throttles clients that keep sending bad keys.
 import type { Actor } from "../../domain/admin/mod.ts";
-import { authenticateLicense, type License, type Licenses } from "../../domain/licensing/mod.ts";
+import { authenticateLicense, type License, type Licenses, type ValidationReads } from "../../domain/licensing/mod.ts";
 import type { Plan, Plans } from "../../domain/plans/mod.ts";
 import { retryAfterSeconds, type Clock, type Throttle, type ThrottlePolicy } from "../../domain/shared/mod.ts";
+import { monthStart } from "../../domain/usage/mod.ts";
 import { errorBody } from "./errors.ts";
 
 /** Unknown or malformed keys tolerated per client address before it is refused for a while. */
@@ -40,6 +41,8 @@ export interface LicensedCaller {
   license: License;
   plan: Plan;
   actor: Actor;
+  /** What /api/validate reads besides the license, when the store read it with the license. */
+  validationReads?: ValidationReads;
 }
 
 interface GuardDeps {
@@ -71,8 +74,11 @@ export function createLicenseGuard(deps: GuardDeps) {
     );
   }
 
-  /** Authenticates the request or throws LicenseDenied with the contract's 401 (or 429 when throttled). */
-  async function authenticate(request: Request, server: ServerLike): Promise<LicensedCaller> {
+  /**
+   * Authenticates the request or throws LicenseDenied with the contract's 401 (or 429 when throttled). With
+   * `forValidation`, the license's sites and month usage are read with it (see authenticateLicense).
+   */
+  async function authenticate(request: Request, server: ServerLike, options: { forValidation?: boolean } = {}): Promise<LicensedCaller> {
     const now = deps.clock.now();
     const ip = deps.clientIpOf(request, server);
     const until = blocked.get(ip);
@@ -80,13 +86,14 @@ export function createLicenseGuard(deps: GuardDeps) {
       if (until > now.getTime()) throw tooMany(new Date(until), now);
       blocked.delete(ip);
     }
-    const auth = await authenticateLicense(deps, licenseKeyOf(request));
+    const auth = await authenticateLicense(deps, licenseKeyOf(request), options.forValidation ? { validationMonth: monthStart(now) } : {});
     switch (auth.kind) {
       case "ok": {
         const caller: LicensedCaller = {
           license: auth.license,
           plan: auth.plan,
           actor: { type: "license", id: String(auth.license.id), label: auth.license.keyPrefix, clientIp: ip },
+          validationReads: auth.validationReads,
         };
         callers.set(request, caller);
         return caller;

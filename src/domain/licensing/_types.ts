@@ -1,4 +1,5 @@
 /** Types and ports of the licensing module; re-exported by mod.ts. */
+import type { MonthUsage } from "../usage/mod.ts";
 
 /** Stored status of a license; a license past its expiry answers as "expired" whatever is stored. */
 export type LicenseStatus = "active" | "suspended" | "expired" | "cancelled";
@@ -41,6 +42,11 @@ export type ActivationResult =
 /** Port: license storage, looked up by key digest, never by the key itself. */
 export interface Licenses {
   byDigest(digest: string): Promise<License | null>;
+  /**
+   * Optional: the license of `digest` together with what validating it reads (its active sites, its usage in
+   * the month starting at `monthStart`), in one round trip to the database instead of three.
+   */
+  byDigestForValidation?(digest: string, monthStart: Date): Promise<{ license: License; reads: ValidationReads } | null>;
   byId(id: number): Promise<License | null>;
   /** With `cap`, counts the plan's non-cancelled licenses under a lock and throws limit_reached at `max` (lifetime deals). */
   insert(data: Omit<License, "id">, cap?: { planId: number; max: number } | null): Promise<License>;
@@ -53,6 +59,14 @@ export interface Licenses {
     planId?: number;
     search?: string;
   }): Promise<{ items: License[]; total: number }>;
+}
+
+/** What validating a license reads besides the license itself, read with it when the store can. */
+export interface ValidationReads {
+  sites: SiteActivation[];
+  usage: MonthUsage;
+  /** The month `usage` covers. */
+  monthStart: Date;
 }
 
 /** Port: site activations; `activate` runs decideActivation inside a locked transaction so seats cannot be oversold. */

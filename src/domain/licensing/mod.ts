@@ -7,6 +7,7 @@ export type {
   LicenseStatus,
   SiteActivation,
   SiteActivations,
+  ValidationReads,
 } from "./_types.ts";
 export { generateLicenseKey, licenseKeyDigest, licenseKeyPrefix, parseLicenseKey } from "./_key.ts";
 export {

@@ -3,7 +3,7 @@ import { DomainError, type Clock } from "../shared/mod.ts";
 import { monthStart, type MonthUsage, type UsageLedger } from "../usage/mod.ts";
 import { normalizeSiteHost, seatsUsed, siteStateForValidation } from "./_sites.ts";
 import { shouldTouchValidation } from "./_status.ts";
-import type { License, Licenses, SiteActivations } from "./_types.ts";
+import type { License, Licenses, SiteActivations, ValidationReads } from "./_types.ts";
 
 /** What a successful validation reports to the plugin. */
 export interface ValidLicense {
@@ -19,12 +19,13 @@ export interface ValidLicense {
 export type Validation = { kind: "valid"; result: ValidLicense } | { kind: "site_not_activated"; host: string };
 
 /**
- * Validates an authenticated active license: reads seats and this month's usage, never activates a site,
- * and writes at most one `last_validated_at` refresh per license per hour (validation is the hot path).
+ * Validates an authenticated active license: reads seats and this month's usage (or takes them from
+ * `prefetched`, read with the license by authenticateLicense, when they cover this month), never activates a
+ * site, and writes at most one `last_validated_at` refresh per license per hour (validation is the hot path).
  */
 export async function validateLicense(
   deps: { licenses: Licenses; sites: SiteActivations; usage: UsageLedger; clock: Clock },
-  input: { license: License; plan: Plan; siteUrl?: unknown },
+  input: { license: License; plan: Plan; siteUrl?: unknown; prefetched?: ValidationReads },
 ): Promise<Validation> {
   const { license, plan } = input;
   const now = deps.clock.now();
@@ -33,10 +34,11 @@ export async function validateLicense(
     host = normalizeSiteHost(input.siteUrl);
     if (!host) throw new DomainError("invalid_argument", "site_url is not a valid site address", { field: "site_url" });
   }
-  const [sites, usage] = await Promise.all([
-    deps.sites.activeFor(license.id),
-    deps.usage.monthToDate(license.id, monthStart(now)),
-  ]);
+  const month = monthStart(now);
+  const prefetched = input.prefetched?.monthStart.getTime() === month.getTime() ? input.prefetched : null;
+  const [sites, usage] = prefetched
+    ? [prefetched.sites, prefetched.usage]
+    : await Promise.all([deps.sites.activeFor(license.id), deps.usage.monthToDate(license.id, month)]);
   let site: ValidLicense["site"] = null;
   if (host) {
     const state = siteStateForValidation({ host, sites, maxSites: plan.limits.maxSites });
