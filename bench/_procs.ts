@@ -28,12 +28,14 @@ export function freePort(): number {
 }
 
 /**
- * Starts `bun <args>` with stdout discarded (the service prints its log lines there; writing them to
+ * Starts `bun <args>` (or `command <args>`) with stdout discarded (the service prints its log lines there; writing them to
  * /dev/null keeps their cost in the service without a reader competing for the CPU) and stderr kept in
  * `logDir` for diagnosis.
  */
 export function startChild(options: {
   name: string;
+  /** The executable; Bun itself by default. */
+  command?: string;
   args: string[];
   port: number;
   cwd: string;
@@ -41,7 +43,7 @@ export function startChild(options: {
   env?: Record<string, string>;
 }): Child {
   const stderrPath = join(options.logDir, `${options.name.replace(/[^a-z0-9]+/gi, "_")}.stderr.log`);
-  const child = Bun.spawn([process.execPath, ...options.args], {
+  const child = Bun.spawn([options.command ?? process.execPath, ...options.args], {
     cwd: options.cwd,
     env: { ...process.env, ...options.env },
     stdin: "ignore",

@@ -176,7 +176,7 @@ export function renderMarkdown(results: Results): string {
       `Latency: one keep-alive connection sending requests back to back, timed to the microsecond by the harness's own HTTP/1.1 client. ` +
       `${s.rounds} interleaved round(s) of ${s.durationSeconds} s per measurement (each floor measured right before the service it bounds); ` +
       `figures are medians over the rounds, ratios and added latencies are medians of the per-round values. ` +
-      `The service runs with NODE_ENV=production and LOG_LEVEL=${s.logLevel}, its stdout (the log lines) going to /dev/null. ` +
+      `The service is the single binary operators deploy, built by the benchmark from the working tree with the build script of package.json (\`npm run build\`), and runs in its own data directory with NODE_ENV=production and LOG_LEVEL=${s.logLevel}, its stdout (the log lines) going to /dev/null. ` +
       `Total run time ${Math.round(results.elapsedSeconds)} s.`,
     "",
   );

@@ -4,6 +4,8 @@
 import { Database } from "bun:sqlite";
 import mysql from "mysql2/promise";
 import { randomBytes } from "node:crypto";
+import { mkdirSync, readFileSync } from "node:fs";
+import { join } from "node:path";
 import { licenseKeyDigest } from "../src/domain/licensing/mod.ts";
 import { progress, startChild, waitUntilUp, type Child } from "./_procs.ts";
 
@@ -89,10 +91,29 @@ export interface Service {
   validateBody: string;
 }
 
-/** Starts `bun src/app/main.ts serve` on `databaseUrl` and creates what the scenarios need. */
+/**
+ * Builds the single binary operators deploy, with the build script of package.json (`npm run build`) but into
+ * `outfile`, so the benchmark measures what runs in production from the working tree as it is.
+ */
+export function buildBinary(root: string, outfile: string): string {
+  const script = String(JSON.parse(readFileSync(join(root, "package.json"), "utf8")).scripts?.build ?? "");
+  const args = script.split(/\s+/).filter(Boolean);
+  const at = args.indexOf("--outfile");
+  if (args[0] !== "bun" || args[1] !== "build" || at < 0 || at + 1 >= args.length) {
+    throw new Error(`package.json's build script is not "bun build ... --outfile <file>" (it is "${script}")`);
+  }
+  args[at + 1] = outfile;
+  progress(`building the single binary (${args.slice(0, at).join(" ")} --outfile …)`);
+  const run = Bun.spawnSync([process.execPath, ...args.slice(1)], { cwd: root, stdout: "pipe", stderr: "pipe" });
+  if (run.exitCode !== 0) throw new Error(`building the binary failed: ${run.stderr.toString().slice(0, 1000)}`);
+  return outfile;
+}
+
+/** Starts `<binary> serve` on `databaseUrl` and creates what the scenarios need (through `<binary>`'s CLI too). */
 export async function startService(options: {
   label: Service["label"];
-  root: string;
+  /** The built binary (see buildBinary). */
+  binary: string;
   dataDir: string;
   logDir: string;
   databaseUrl: string;
@@ -113,11 +134,13 @@ export async function startService(options: {
     OPENAI_API_KEY: "sk-bench-fake-upstream",
   };
   progress(`starting the service on ${options.label}`);
-  const child = startChild({ name: `service ${options.label}`, args: ["src/app/main.ts", "serve"], port: options.port, cwd: options.root, logDir: options.logDir, env });
+  // The binary runs from its data directory, as from an empty directory in production.
+  mkdirSync(options.dataDir, { recursive: true });
+  const child = startChild({ name: `service ${options.label}`, command: options.binary, args: ["serve"], port: options.port, cwd: options.dataDir, logDir: options.logDir, env });
   await waitUntilUp(child, "/api/health", 60_000);
 
   const cli = (...args: string[]): Record<string, unknown> => {
-    const run = Bun.spawnSync([process.execPath, "src/app/main.ts", ...args], { cwd: options.root, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
+    const run = Bun.spawnSync([options.binary, ...args], { cwd: options.dataDir, env: { ...process.env, ...env }, stdout: "pipe", stderr: "pipe" });
     if (run.exitCode !== 0) throw new Error(`chatello ${args.slice(0, 2).join(" ")} failed: ${run.stderr.toString().slice(0, 500)}`);
     return JSON.parse(run.stdout.toString());
   };

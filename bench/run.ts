@@ -11,7 +11,7 @@ import type { Target } from "./_client.ts";
 import { fire, measureLatency, measureThroughput, sendOnce, type LatencyRun, type ThroughputRun } from "./_load.ts";
 import { freePort, progress, RssSampler, rssMiB, startChild, stopChild, waitUntilUp, type Child } from "./_procs.ts";
 import { CHAT_PATHS, evaluateTargets, renderMarkdown, type Admission, type Added, type Figure, type Memory, type Results } from "./_report.ts";
-import { createMariaDb, okUsageEvents, startService, type MariaDbTarget, type Service } from "./_setup.ts";
+import { buildBinary, createMariaDb, okUsageEvents, startService, type MariaDbTarget, type Service } from "./_setup.ts";
 import { median } from "./_stats.ts";
 
 const USAGE = `Usage: npm run bench [-- options]
@@ -222,10 +222,11 @@ async function main(): Promise<Results> {
     }
   }
   const services: Service[] = [];
+  const binary = buildBinary(root, join(work, "chatello"));
   const serviceOn = async (label: Service["label"], databaseUrl: string, dataDir: string) => {
     const service = await startService({
       label,
-      root,
+      binary,
       dataDir,
       logDir: work,
       databaseUrl,
