@@ -41,6 +41,27 @@ describe("heap governor", () => {
     await Bun.sleep(30);
     expect(collections.length).toBe(after);
   });
+
+  test("by default watches the heap's blocks, so a heap that grows by megabytes is collected within a few checks", async () => {
+    let collected = 0;
+    const governor = startHeapGovernor({
+      intervalMs: 5,
+      collect: () => {
+        collected += 1;
+        Bun.gc(true);
+      },
+    });
+    try {
+      // About 30 MB of objects kept alive: the heap's blocks grow past the 8 MB default threshold.
+      const kept: Array<{ i: number; s: string }> = [];
+      for (let i = 0; i < 400_000; i++) kept.push({ i, s: `item ${i}` });
+      await Bun.sleep(60);
+      expect(kept.length).toBe(400_000);
+      expect(collected).toBeGreaterThanOrEqual(1);
+    } finally {
+      governor.stop();
+    }
+  });
 });
 
 describe("health probe", () => {
