@@ -5,8 +5,10 @@
 // (process.memoryUsage() costs tens of microseconds; bun:jsc's heapSize walks the heap and costs hundreds)
 // runs a full collection once the heap's blocks grew by `growthBytes` since the last one. An idle process
 // is never collected, and at one request at a time collections stay rare (about one in a thousand requests).
-// Measured with the benchmark's chat load (64 connections): peak resident memory 167-172 MB with a check
-// every 250 ms on a 16 MB growth of the live size, 132-137 MB with these defaults, at the same throughput.
+// The threshold trades memory for CPU: a full collection of this service's heap (about 19 MB, mostly code)
+// takes 15-35 ms. Measured with the benchmark's chat load (64 connections, the binary): without the governor
+// about 7,200 answers/s at a peak of 177-186 MB; with 8 MB about 5,000-5,400/s at 132-137 MB; with 10 MB about
+// 6,000/s at 135-138 MB; with 12-16 MB 5,700-5,800/s at 144-145 MB.
 
 export interface HeapGovernor {
   /** Full collections this governor has run. */
@@ -22,7 +24,7 @@ function heapBlocks(): number {
 export function startHeapGovernor(options: { intervalMs?: number; growthBytes?: number; collect?: () => void; size?: () => number } = {}): HeapGovernor {
   const size = options.size ?? heapBlocks;
   const collect = options.collect ?? (() => Bun.gc(true));
-  const growth = options.growthBytes ?? 8 * 1024 * 1024;
+  const growth = options.growthBytes ?? 10 * 1024 * 1024;
   let floor = size();
   let collections = 0;
   const timer = setInterval(() => {

@@ -52,7 +52,7 @@ describe("heap governor", () => {
       },
     });
     try {
-      // About 30 MB of objects kept alive: the heap's blocks grow past the 8 MB default threshold.
+      // About 30 MB of objects kept alive: the heap's blocks grow past the 10 MB default threshold.
       const kept: Array<{ i: number; s: string }> = [];
       for (let i = 0; i < 400_000; i++) kept.push({ i, s: `item ${i}` });
       await Bun.sleep(60);
