@@ -394,7 +394,10 @@ describe("answers show no secret outside the screens meant to show one", () => {
     await check("vendor key too long", await svc.request("PUT", "/api/admin/provider-keys/openai", { body: { api_key: `${VENDOR_OPENAI}${"y".repeat(600)}` }, headers: bearer(apiToken) }), 422);
     await check("vendor key for an unknown provider", await svc.request("PUT", "/api/admin/provider-keys/nope", { body: { api_key: VENDOR_OPENAI }, headers: bearer(apiToken) }), 404);
     await check("vendor key with a read token", await svc.request("PUT", "/api/admin/provider-keys/openai", { body: { api_key: VENDOR_OPENAI }, headers: bearer(readToken) }), 403);
-    await check("a token with one character changed", await svc.request("GET", "/api/admin/licenses", { headers: bearer(`${apiToken.slice(0, -1)}0`) }), 401);
+    // Another last hex digit: "0" alone left the token unchanged whenever it already ended in 0 (1 run in 16).
+    const changed = `${apiToken.slice(0, -1)}${apiToken.endsWith("0") ? "1" : "0"}`;
+    expect(changed).not.toBe(apiToken);
+    await check("a token with one character changed", await svc.request("GET", "/api/admin/licenses", { headers: bearer(changed) }), 401);
     await check("a license key as an admin token", await svc.request("GET", "/api/admin/licenses", { headers: bearer(proKey) }), 401);
     await check("a wrong password with a secret-looking e-mail", await svc.request("POST", "/admin/login", { rawBody: new URLSearchParams({ email: "secrets.admin@example.com", password: SECOND_ADMIN_PASSWORD }).toString(), headers: { "content-type": "application/x-www-form-urlencoded" } }), 401);
     await check("a wrong current password", await admin.post("/admin/account/password", { current_password: SECOND_ADMIN_PASSWORD, new_password: ADMIN_PASSWORD }), 422);
