@@ -42,5 +42,5 @@ export async function authenticateLicense(
   if (status !== "active") return { kind: "inactive", status };
   const plan = await deps.plans.byId(license.planId);
   if (!plan) return { kind: "invalid" };
-  return validationReads ? { kind: "ok", license, plan, validationReads } : { kind: "ok", license, plan };
+  return { kind: "ok", license, plan, validationReads };
 }
