@@ -10,7 +10,7 @@ export interface ProviderOptions {
   retryBaseDelayMs?: number;
   /** Longest `retry-after` the adapters wait for; a longer one ends the retries (default 5 s). */
   maxRetryAfterMs?: number;
-  /** The fetch used for every upstream request: the pooled HTTP/1.1 client, Bun's fetch, or a test's (to inject failures). */
+  /** The fetch used for every upstream request (tests inject failures through it). */
   fetch?: typeof fetch;
 }
 
