@@ -51,11 +51,6 @@ export interface Config {
   providerTimeoutMs: number;
   /** Retries on 429/5xx before the first byte (PROVIDER_MAX_RETRIES). */
   providerMaxRetries: number;
-  /**
-   * How provider calls go out (UPSTREAM_HTTP_CLIENT): "pooled", the service's own keep-alive HTTP/1.1 client, or
-   * "fetch", Bun's fetch, which goes through HTTPS_PROXY/HTTP_PROXY (the default when one of them is set).
-   */
-  upstreamHttpClient: "pooled" | "fetch";
   /** SMTP server for outgoing mail (SMTP_URL); null keeps messages in the outbox, shown in the admin. */
   smtpUrl: string | null;
   /** Sender of outgoing mail (MAIL_FROM). */
@@ -150,22 +145,6 @@ export const CONFIG_VARIABLES: Array<{ name: string; default: string; descriptio
     description: "Retries (0-5) with backoff on provider 429/5xx and network errors, only before the first byte reached the client.",
   },
   {
-    name: "UPSTREAM_HTTP_CLIENT",
-    default: "pooled, or fetch when HTTPS_PROXY or HTTP_PROXY is set",
-    description:
-      "How provider calls go out: pooled (the service's own keep-alive HTTP/1.1 connections, the fastest) or fetch (Bun's fetch, which honors HTTPS_PROXY, HTTP_PROXY and NO_PROXY).",
-  },
-  {
-    name: "HTTPS_PROXY",
-    default: "",
-    description: "HTTP proxy for provider calls (also HTTP_PROXY; NO_PROXY lists exceptions); setting it makes UPSTREAM_HTTP_CLIENT default to fetch.",
-  },
-  {
-    name: "HTTP_PROXY",
-    default: "",
-    description: "HTTP proxy for plain-http provider base URLs; setting it makes UPSTREAM_HTTP_CLIENT default to fetch.",
-  },
-  {
     name: "SMTP_URL",
     default: "",
     description: "smtp://user:pass@host:587 or smtps://...:465; unset keeps outgoing mail in the outbox (shown in the admin).",
@@ -226,13 +205,6 @@ export async function loadConfig(
     providers: parseProviders(read),
     providerTimeoutMs: parseInteger("PROVIDER_TIMEOUT_MS", read("PROVIDER_TIMEOUT_MS"), 60_000, 1_000, 600_000),
     providerMaxRetries: parseInteger("PROVIDER_MAX_RETRIES", read("PROVIDER_MAX_RETRIES"), 2, 0, 5),
-    // The pooled client speaks to upstreams directly: with a proxy configured, fetch is the one that honors it.
-    upstreamHttpClient: parseChoice(
-      "UPSTREAM_HTTP_CLIENT",
-      read("UPSTREAM_HTTP_CLIENT"),
-      ["pooled", "fetch"] as const,
-      read("HTTPS_PROXY") !== undefined || read("HTTP_PROXY") !== undefined ? "fetch" : "pooled",
-    ),
     smtpUrl: parseSmtpUrl(read("SMTP_URL")),
     mailFrom: parseMailFrom(read("MAIL_FROM")),
     paddleWebhookSecret: read("PADDLE_WEBHOOK_SECRET") ?? null,

@@ -10,7 +10,6 @@ import { DbOutbox, mailBodyStores } from "../adapters/db/outbox_repo.ts";
 import { DbWebhookEvents, webhookSecretStore } from "../adapters/db/webhook_repos.ts";
 import { BatchedUsageRecorder, DbPriceTable, DbProviderKeys, DbQuotaLedger } from "../adapters/db/proxy_repos.ts";
 import { DbAdminUsers, DbAuditLog, DbThrottle, DbUsageLedger } from "../adapters/db/support_repos.ts";
-import { createUpstreamHttp } from "../adapters/providers/http1_client.ts";
 import { createChatProviders } from "../adapters/providers/registry.ts";
 import type { ChatProviders } from "../domain/chat/mod.ts";
 import { DEFAULT_PRICES } from "../domain/pricing/mod.ts";
@@ -90,7 +89,6 @@ export async function createServices(
   const usageRecorder = new BatchedUsageRecorder(db, { onError: (error) => reportError(error, "writing usage events") });
   // Answered calls whose settlement met a database outage are settled once it is back, not forgotten.
   const settlements = retrySettlements(new DbQuotaLedger(db), { onError: (error) => reportError(error, "settling a chat call") });
-  const upstreamHttp = options.providers || config.upstreamHttpClient !== "pooled" ? null : createUpstreamHttp();
   return {
     db,
     keyring,
@@ -114,7 +112,7 @@ export async function createServices(
     quota: settlements.quota,
     usageRecorder,
     providerKeys: new DbProviderKeys(db, keyring),
-    providers: options.providers ?? createChatProviders({ maxRetries: config.providerMaxRetries, fetch: upstreamHttp?.fetch ?? fetch }),
+    providers: options.providers ?? createChatProviders({ maxRetries: config.providerMaxRetries }),
     baseUrls: Object.fromEntries(PROVIDERS.map((p) => [p, config.providers[p].baseUrl])) as Record<ProviderName, string>,
     timeoutMs: config.providerTimeoutMs,
     reportError,
@@ -128,7 +126,6 @@ export async function createServices(
       // Usage of answered calls is written before the database goes away.
       await settlements.close().catch((error) => reportError(error, "settling chat calls on shutdown"));
       await usageRecorder.close();
-      upstreamHttp?.close();
       await db.close();
     },
   };

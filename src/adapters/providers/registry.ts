@@ -3,20 +3,15 @@
 import type { ChatProviders, ProviderCall } from "../../domain/chat/mod.ts";
 import type { ProviderOptions } from "./_shared.ts";
 import { createAnthropicProvider } from "./anthropic.ts";
-import { createUpstreamHttp } from "./http1_client.ts";
 import { createOpenAICompatibleProvider } from "./openai_compatible.ts";
 
 /** Options of `createChatProviders`: retry tuning and the fetch every upstream request goes through. */
 export type ChatProvidersOptions = ProviderOptions;
 
-/**
- * Builds the ChatProviders port: "openai" and "deepseek" through the OpenAI-compatible adapter, "anthropic"
- * through its own; both send with `options.fetch`, by default a pooled HTTP/1.1 client of their own.
- */
+/** Builds the ChatProviders port: "openai" and "deepseek" go through the OpenAI SDK, "anthropic" over fetch. */
 export function createChatProviders(options: ChatProvidersOptions = {}): ChatProviders {
-  const sending = { ...options, fetch: options.fetch ?? createUpstreamHttp().fetch };
-  const openAICompatible = createOpenAICompatibleProvider(sending);
-  const anthropic = createAnthropicProvider(sending);
+  const openAICompatible = createOpenAICompatibleProvider(options);
+  const anthropic = createAnthropicProvider(options);
 
   function adapterFor(call: ProviderCall): ChatProviders {
     switch (call.provider) {
