@@ -51,6 +51,8 @@ export interface Config {
   providerTimeoutMs: number;
   /** Retries on 429/5xx before the first byte (PROVIDER_MAX_RETRIES). */
   providerMaxRetries: number;
+  /** Resident memory (MB) above which the service collects its heap fully (MEMORY_SOFT_LIMIT_MB); 0: never. */
+  memorySoftLimitMb: number;
   /** SMTP server for outgoing mail (SMTP_URL); null keeps messages in the outbox, shown in the admin. */
   smtpUrl: string | null;
   /** Sender of outgoing mail (MAIL_FROM). */
@@ -145,6 +147,12 @@ export const CONFIG_VARIABLES: Array<{ name: string; default: string; descriptio
     description: "Retries (0-5) with backoff on provider 429/5xx and network errors, only before the first byte reached the client.",
   },
   {
+    name: "MEMORY_SOFT_LIMIT_MB",
+    default: "132",
+    description:
+      "Resident memory (MB, 0 or 32-65536) above which the service runs full garbage collections that return memory to the system; 0 leaves it to the runtime.",
+  },
+  {
     name: "SMTP_URL",
     default: "",
     description: "smtp://user:pass@host:587 or smtps://...:465; unset keeps outgoing mail in the outbox (shown in the admin).",
@@ -205,6 +213,7 @@ export async function loadConfig(
     providers: parseProviders(read),
     providerTimeoutMs: parseInteger("PROVIDER_TIMEOUT_MS", read("PROVIDER_TIMEOUT_MS"), 60_000, 1_000, 600_000),
     providerMaxRetries: parseInteger("PROVIDER_MAX_RETRIES", read("PROVIDER_MAX_RETRIES"), 2, 0, 5),
+    memorySoftLimitMb: parseMemoryLimit(read("MEMORY_SOFT_LIMIT_MB")),
     smtpUrl: parseSmtpUrl(read("SMTP_URL")),
     mailFrom: parseMailFrom(read("MAIL_FROM")),
     paddleWebhookSecret: read("PADDLE_WEBHOOK_SECRET") ?? null,
@@ -302,6 +311,12 @@ function parseHost(value: string | undefined): string {
     throw new ConfigError("HOST", `must be a host name or IP address (got ${shown(value)})`);
   }
   return value;
+}
+
+function parseMemoryLimit(value: string | undefined): number {
+  const mb = parseInteger("MEMORY_SOFT_LIMIT_MB", value, 132, 0, 65_536);
+  if (mb !== 0 && mb < 32) throw new ConfigError("MEMORY_SOFT_LIMIT_MB", `must be 0 or between 32 and 65536 (got ${mb})`);
+  return mb;
 }
 
 function parseChoice<T extends string>(name: string, value: string | undefined, choices: readonly T[], fallback: T): T {

@@ -78,7 +78,7 @@ async function serve(): Promise<void> {
   const logger: Logger = createLogger(config.logLevel);
   if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
   const services = await servicesOrExit(config, logger);
-  startHeapGovernor();
+  if (config.memorySoftLimitMb > 0) startHeapGovernor({ limitBytes: config.memorySoftLimitMb * 1024 * 1024 });
   const seeded = await seededOrExit(config, services, () => seedFirstStart(services, config, logger));
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);
 

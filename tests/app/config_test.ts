@@ -49,6 +49,7 @@ describe("loadConfig defaults", () => {
     expect(config.encryptionKey.length).toBe(32);
     expect(config.encryptionKeyGenerated).toBe(true);
     expect(config.encryptionKeysOld).toEqual([]);
+    expect(config.memorySoftLimitMb).toBe(132);
     expect(config.providers).toEqual({
       openai: { baseUrl: "https://api.openai.com/v1", apiKey: null },
       anthropic: { baseUrl: "https://api.anthropic.com", apiKey: null },
@@ -198,6 +199,16 @@ describe("loadConfig parsing", () => {
   });
 });
 
+describe("MEMORY_SOFT_LIMIT_MB", () => {
+  test("takes 0 (no governor) or 32 MB and more", async () => {
+    expect((await load({ MEMORY_SOFT_LIMIT_MB: "0" })).memorySoftLimitMb).toBe(0);
+    expect((await load({ MEMORY_SOFT_LIMIT_MB: "32" })).memorySoftLimitMb).toBe(32);
+    expect((await load({ MEMORY_SOFT_LIMIT_MB: "512" })).memorySoftLimitMb).toBe(512);
+    const error = await configError(load({ MEMORY_SOFT_LIMIT_MB: "16" }));
+    expect(error.message).toBe("Invalid configuration: MEMORY_SOFT_LIMIT_MB must be 0 or between 32 and 65536 (got 16)");
+  });
+});
+
 describe("loadConfig errors", () => {
   test("a bad PORT gives the one-line message naming it", async () => {
     const error = await configError(load({ PORT: "abc" }));
@@ -220,6 +231,10 @@ describe("loadConfig errors", () => {
       ["PUBLIC_URL", "https://example.com/#top"],
       ["PUBLIC_URL", "https://admin:pw@example.com"],
       ["LOG_LEVEL", "verbose"],
+      ["MEMORY_SOFT_LIMIT_MB", "31"],
+      ["MEMORY_SOFT_LIMIT_MB", "-1"],
+      ["MEMORY_SOFT_LIMIT_MB", "65537"],
+      ["MEMORY_SOFT_LIMIT_MB", "128MB"],
       ["TRUST_PROXY", "maybe"],
       ["TRUST_PROXY", "-1"],
       ["TRUST_PROXY", "1.5"],

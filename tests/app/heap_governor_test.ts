@@ -1,4 +1,4 @@
-// The heap governor (src/app/heap_governor.ts) collects only after the heap grew by its threshold, and the
+// The heap governor (src/app/heap_governor.ts) collects only above its soft limit on resident memory, and the
 // health probe leaves no timer behind (each one used to hold a 3 s timer and its closure: megabytes under load).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
@@ -6,45 +6,58 @@ import { startHeapGovernor } from "../../src/app/heap_governor.ts";
 import { startTestService, type TestService } from "../support/app.ts";
 
 describe("heap governor", () => {
-  test("collects once the heap grew by the threshold since the last collection, never while it stays below", async () => {
-    let heap = 100;
+  test("collects only above the soft limit, and again only once memory grew past what the last collection left", async () => {
+    const MB = 1024 * 1024;
+    let rss = 100 * MB;
     const collections: number[] = [];
     const governor = startHeapGovernor({
-      intervalMs: 5,
-      growthBytes: 50,
-      size: () => heap,
+      limitBytes: 128 * MB,
+      regrowthBytes: 4 * MB,
+      intervalMs: 2,
+      rss: () => rss,
       collect: () => {
-        collections.push(heap);
-        heap = 120; // what survived the collection becomes the new floor
+        collections.push(rss / MB);
+        rss = after; // what the collection left
       },
     });
+    let after = 120 * MB;
+    const settle = () => Bun.sleep(25);
     try {
-      heap = 149;
-      await Bun.sleep(40);
+      rss = 127 * MB;
+      await settle();
       expect(collections).toEqual([]);
-      heap = 150;
-      await Bun.sleep(40);
-      expect(collections).toEqual([150]);
-      // The floor is now 120: 169 stays below it plus the threshold, 170 does not.
-      heap = 169;
-      await Bun.sleep(40);
-      expect(collections).toEqual([150]);
-      heap = 170;
-      await Bun.sleep(40);
-      expect(collections).toEqual([150, 170]);
-      expect(governor.collections).toBe(2);
+      rss = 128 * MB;
+      await settle();
+      expect(collections).toEqual([128]);
+      // Left at 120, below the limit: the next one comes at the limit again, not at 124.
+      rss = 127 * MB;
+      await settle();
+      expect(collections).toEqual([128]);
+      after = 133 * MB; // live memory above the limit: the collection frees little
+      rss = 130 * MB;
+      await settle();
+      expect(collections).toEqual([128, 130]);
+      // Left at 133: nothing until 137, so a process above its limit does not collect back to back.
+      rss = 136 * MB;
+      await settle();
+      expect(collections).toEqual([128, 130]);
+      rss = 137 * MB;
+      await settle();
+      expect(collections).toEqual([128, 130, 137]);
+      expect(governor.collections).toBe(3);
     } finally {
       governor.stop();
     }
-    const after = collections.length;
-    heap = 10_000;
-    await Bun.sleep(30);
-    expect(collections.length).toBe(after);
+    rss = 10_000 * MB;
+    await settle();
+    expect(collections).toHaveLength(3);
   });
 
-  test("by default watches the heap's blocks, so a heap that grows by megabytes is collected within a few checks", async () => {
+  test("by default reads the process's resident size, so memory held past the limit is collected within a few checks", async () => {
     let collected = 0;
+    const limitBytes = process.memoryUsage.rss() + 16 * 1024 * 1024;
     const governor = startHeapGovernor({
+      limitBytes,
       intervalMs: 5,
       collect: () => {
         collected += 1;
@@ -52,11 +65,12 @@ describe("heap governor", () => {
       },
     });
     try {
-      // About 30 MB of objects kept alive: the heap's blocks grow past the 10 MB default threshold.
+      // About 40 MB of objects kept alive: the resident size passes the limit.
       const kept: Array<{ i: number; s: string }> = [];
-      for (let i = 0; i < 400_000; i++) kept.push({ i, s: `item ${i}` });
+      for (let i = 0; i < 500_000; i++) kept.push({ i, s: `item ${i}` });
       await Bun.sleep(60);
-      expect(kept.length).toBe(400_000);
+      expect(kept.length).toBe(500_000);
+      expect(process.memoryUsage.rss()).toBeGreaterThan(limitBytes);
       expect(collected).toBeGreaterThanOrEqual(1);
     } finally {
       governor.stop();
