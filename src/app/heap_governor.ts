@@ -6,18 +6,20 @@
 // options (environment variables, tried) move it; Bun.gc(true), a full collection that also returns freed
 // memory to the system, does, in 15-35 ms here.
 //
-// A check every 10 ms reads the resident size (process.memoryUsage.rss(), a few microseconds). Below the
-// limit nothing happens: an idle process, or one serving a request at a time (about 115-122 MB), is never
-// stalled by the governor. Above it, it collects; the next collection waits until the resident size grew by
-// `regrowthBytes` past what the last one left, so a process whose live memory exceeds the limit does not
-// collect back to back.
+// A check every 10 ms reads the resident size and the JS heap's blocks (process.memoryUsage(), a few
+// microseconds) and collects when either
+// - the resident size reached the limit, and grew by `regrowthBytes` past what the last collection left (so
+//   a process whose live memory exceeds the limit does not collect back to back), or
+// - the heap's blocks grew by `heapGrowthBytes` since the last collection: the first second of load after a
+//   start fills the heap faster than the resident size shows, and collecting only at the limit then let the
+//   peak reach 155-160 MB.
+// An idle process, or one serving a request at a time (about 115-122 MB), is rarely collected.
 //
-// Measured with the binary (64 connections, 5 s runs after the first): chat on SQLite 6,900-7,300 answers/s
-// at a 139-141 MB peak, validate on MariaDB 4,800-5,500/s at 138-141 MB. Without the governor: 7,500-8,500
-// chat answers/s at 183-198 MB, 5,300-6,000 validations/s at 205-221 MB. The governor it replaces collected
-// after every 10 MB of heap growth: about 6,000 chat answers/s, twice a second at one request at a time (a
-// 20-30 ms stall each), and blind to the MariaDB driver's memory (179 MB). The first second of load after a
-// start still peaks at 150-160 MB: the JIT compiling the hot paths, which no collection frees.
+// Measured with the binary, 64 connections, 2 s runs in the benchmark's order on a fresh start: peaks of
+// 123-145 MB on SQLite, 5,500-6,700 chat answers/s. Without the governor: 7,500-8,500 chat answers/s at
+// 183-198 MB, and validate on MariaDB at 205-221 MB. The governor it replaces collected after every 10 MB of
+// heap growth: about 6,000 chat answers/s (4,700 in the benchmark), twice a second at one request at a time
+// (a 20-30 ms stall each), and blind to the MariaDB driver's memory (179 MB).
 
 export interface HeapGovernor {
   /** Full collections this governor has run. */
@@ -30,23 +32,33 @@ export interface HeapGovernorOptions {
   limitBytes: number;
   /** Growth past what the last collection left before another (default 4 MiB). */
   regrowthBytes?: number;
+  /**
+   * Growth of the JS heap's blocks (heapTotal) since the last collection that also triggers one, below the
+   * limit too (default 24 MiB): in the first second of load the heap fills faster than the resident size shows.
+   */
+  heapGrowthBytes?: number;
   /** Between checks (default 10 ms). */
   intervalMs?: number;
   collect?: () => void;
   rss?: () => number;
+  heap?: () => number;
 }
 
 export function startHeapGovernor(options: HeapGovernorOptions): HeapGovernor {
   const rss = options.rss ?? (() => process.memoryUsage.rss());
+  const heap = options.heap ?? (() => process.memoryUsage().heapTotal);
   const collect = options.collect ?? (() => Bun.gc(true));
   const regrowth = options.regrowthBytes ?? 4 * 1024 * 1024;
+  const heapGrowth = options.heapGrowthBytes ?? 24 * 1024 * 1024;
   let left = 0;
+  let heapLeft = heap();
   let collections = 0;
   const timer = setInterval(() => {
-    if (rss() < Math.max(options.limitBytes, left + regrowth)) return;
+    if (rss() < Math.max(options.limitBytes, left + regrowth) && heap() < heapLeft + heapGrowth) return;
     collect();
     collections += 1;
     left = rss();
+    heapLeft = heap();
   }, options.intervalMs ?? 10);
   timer.unref?.();
   return {

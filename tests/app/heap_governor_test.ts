@@ -15,6 +15,7 @@ describe("heap governor", () => {
       regrowthBytes: 4 * MB,
       intervalMs: 2,
       rss: () => rss,
+      heap: () => 0,
       collect: () => {
         collections.push(rss / MB);
         rss = after; // what the collection left
@@ -51,6 +52,38 @@ describe("heap governor", () => {
     rss = 10_000 * MB;
     await settle();
     expect(collections).toHaveLength(3);
+  });
+
+  test("heap growth past heapGrowthBytes collects below the limit too", async () => {
+    let heap = 50;
+    const collections: number[] = [];
+    const governor = startHeapGovernor({
+      limitBytes: 1_000_000,
+      heapGrowthBytes: 20,
+      intervalMs: 2,
+      rss: () => 100,
+      heap: () => heap,
+      collect: () => {
+        collections.push(heap);
+        heap = 55;
+      },
+    });
+    try {
+      heap = 69;
+      await Bun.sleep(25);
+      expect(collections).toEqual([]);
+      heap = 70;
+      await Bun.sleep(25);
+      expect(collections).toEqual([70]);
+      heap = 74; // 55 left: the next one at 75
+      await Bun.sleep(25);
+      expect(collections).toEqual([70]);
+      heap = 75;
+      await Bun.sleep(25);
+      expect(collections).toEqual([70, 75]);
+    } finally {
+      governor.stop();
+    }
   });
 
   test("by default reads the process's resident size, so memory held past the limit is collected within a few checks", async () => {
