@@ -157,6 +157,17 @@ export function rawQuery(db: Db, sql: string, params: readonly unknown[] = [], m
   return runOn(clientOf(db), sql, params, method);
 }
 
+/**
+ * One read with a fixed SQL text on a hot path: on MariaDB a server-side prepared statement outside any
+ * transaction (see BoundedMySqlConnection.executePrepared), elsewhere `rawQuery`. Only for statements whose text
+ * never varies: the server keeps each one per connection (max_prepared_stmt_count bounds them all).
+ */
+export function rawPreparedRead(db: Db, sql: string, params: readonly unknown[] = []): Promise<any[]> {
+  const connection = db.sqlite ? null : (db.orm.em.getConnection() as unknown as { executePrepared?(sql: string, params: unknown[]): Promise<any[]> });
+  if (connection?.executePrepared) return connection.executePrepared(sql, [...params]);
+  return rawQuery(db, sql, params);
+}
+
 /** Runs one statement synchronously on SQLite's connection ("run" answers { affectedRows, insertId }). */
 export type SyncRunner = (sql: string, params?: readonly unknown[], method?: "all" | "run") => any;
 

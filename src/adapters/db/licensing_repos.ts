@@ -14,7 +14,7 @@ import {
 import type { NewPlan, Plan, Plans, ProviderName } from "../../domain/plans/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
 import { NO_USAGE, roundEur } from "../../domain/usage/mod.ts";
-import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery, sqlDate } from "./_support.ts";
+import { isUniqueViolation, readDate, readJson, readOptionalDate, withRowLock, rawQuery, rawPreparedRead, sqlDate } from "./_support.ts";
 import { isDatabaseUnavailable } from "./availability.ts";
 import type { Db } from "./orm.ts";
 import { CustomerRow, LicenseRow, PlanRow, SiteActivationRow } from "./schema.ts";
@@ -271,13 +271,13 @@ export class MikroLicenses implements Licenses {
   }
 
   async byDigest(digest: string): Promise<License | null> {
-    const rows = await rawQuery(this.db, "select * from licenses where key_digest = ?", [digest]);
+    const rows = await rawPreparedRead(this.db, "select * from licenses where key_digest = ?", [digest]);
     return rows[0] ? licenseFromRaw(rows[0]) : null;
   }
 
   /** The license with its active sites and its counter of the month starting at `monthStart`, in one statement. */
   async readForValidation(digest: string, monthStart: Date): Promise<{ license: License; reads: ValidationReads } | null> {
-    const rows: RawRow[] = await rawQuery(this.db, VALIDATION_READ, [sqlDate(this.db, monthStart), digest]);
+    const rows: RawRow[] = await rawPreparedRead(this.db, VALIDATION_READ, [sqlDate(this.db, monthStart), digest]);
     const first = rows[0];
     if (!first) return null;
     const license = licenseFromRaw(first);
