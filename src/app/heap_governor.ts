@@ -40,16 +40,12 @@ export interface HeapGovernorOptions {
   /** Between checks (default 10 ms). */
   intervalMs?: number;
   collect?: () => void;
-  rss?: () => number;
-  heap?: () => number;
+  /** The two sizes read at each check (process.memoryUsage() by default, one call for both). */
+  usage?: () => { rss: number; heapTotal: number };
 }
 
 export function startHeapGovernor(options: HeapGovernorOptions): HeapGovernor {
-  // One process.memoryUsage() per check reads both (tests inject either).
-  const usage =
-    options.rss || options.heap
-      ? () => ({ rss: (options.rss ?? (() => process.memoryUsage.rss()))(), heapTotal: (options.heap ?? (() => process.memoryUsage().heapTotal))() })
-      : () => process.memoryUsage();
+  const usage = options.usage ?? (() => process.memoryUsage());
   const collect = options.collect ?? (() => Bun.gc(true));
   const regrowth = options.regrowthBytes ?? 4 * 1024 * 1024;
   const heapGrowth = options.heapGrowthBytes ?? 24 * 1024 * 1024;

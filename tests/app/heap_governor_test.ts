@@ -14,8 +14,7 @@ describe("heap governor", () => {
       limitBytes: 128 * MB,
       regrowthBytes: 4 * MB,
       intervalMs: 2,
-      rss: () => rss,
-      heap: () => 0,
+      usage: () => ({ rss, heapTotal: 0 }),
       collect: () => {
         collections.push(rss / MB);
         rss = after; // what the collection left
@@ -61,8 +60,7 @@ describe("heap governor", () => {
       limitBytes: 1_000_000,
       heapGrowthBytes: 20,
       intervalMs: 2,
-      rss: () => 100,
-      heap: () => heap,
+      usage: () => ({ rss: 100, heapTotal: heap }),
       collect: () => {
         collections.push(heap);
         heap = 55;

@@ -40,6 +40,17 @@ function within<T>(work: Promise<T>, ms: number, what: "connect" | "query", onTi
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
+/** Waits for a pool connection under the acquire bound; one the pool hands over after it gave up goes straight back. */
+async function acquireWithin<C>(acquiring: Promise<C>, ms: number, giveBack: (late: C) => unknown): Promise<C> {
+  let abandoned = false;
+  return within(acquiring, ms, "connect", () => {
+    abandoned = true;
+  }).catch((error) => {
+    if (abandoned) acquiring.then(giveBack, () => {});
+    throw error;
+  });
+}
+
 /** A pool connection whose statements give up after the bound; the stuck connection is then dropped. */
 class BoundedConnection implements DatabaseConnection {
   constructor(
@@ -89,15 +100,7 @@ class BoundedDriver implements Driver {
   }
 
   async acquireConnection(options?: Parameters<Driver["acquireConnection"]>[0]): Promise<DatabaseConnection> {
-    const acquiring = this.inner.acquireConnection(options);
-    let abandoned = false;
-    const connection = await within(acquiring, this.bounds.acquireMs, "connect", () => {
-      abandoned = true;
-    }).catch((error) => {
-      // The pool may still hand the connection over later: it goes straight back.
-      if (abandoned) acquiring.then((late) => this.inner.releaseConnection(late), () => {});
-      throw error;
-    });
+    const connection = await acquireWithin(this.inner.acquireConnection(options), this.bounds.acquireMs, (late) => this.inner.releaseConnection(late));
     let bounded = this.wrapped.get(connection);
     if (!bounded) {
       bounded = new BoundedConnection(connection, this.bounds);
@@ -168,15 +171,8 @@ export class BoundedMySqlConnection extends MySqlConnection {
    */
   async executePrepared(sql: string, params: unknown[]): Promise<unknown[]> {
     const pool = (this.nativePool ??= (await this.getNativeClient()) as unknown as NativePool);
-    let abandoned = false;
     const acquiring = new Promise<NativeConnection>((resolve, reject) => pool.getConnection((error, connection) => (error ? reject(error) : resolve(connection))));
-    const connection = await within(acquiring, this.bounds.acquireMs, "connect", () => {
-      abandoned = true;
-    }).catch((error) => {
-      // The pool may still hand the connection over later: it goes straight back.
-      if (abandoned) acquiring.then((late) => late.release(), () => {});
-      throw error;
-    });
+    const connection = await acquireWithin(acquiring, this.bounds.acquireMs, (late) => late.release());
     let stuck = false;
     try {
       const running = new Promise<unknown>((resolve, reject) => connection.execute(sql, params, (error, rows) => (error ? reject(error) : resolve(rows))));
