@@ -1,9 +1,11 @@
-// rawPreparedRead: on MariaDB a server-side prepared statement (mysql2's execute) outside Kysely, under the same
-// bounds as every other statement; elsewhere rawQuery. Its rows must be rawQuery's, value for value and type
-// for type, since the same row mappers read both.
+// rawPreparedRead: on MariaDB a server-side prepared statement on the hot reads' own pool (Bun.SQL's native MariaDB
+// client), under the same bounds as every other statement; elsewhere rawQuery. Its rows must hold rawQuery's values,
+// since the same row mappers read both: the same text, numbers and nulls, and the same instants, which Bun.SQL
+// answers as Date objects where the ORM's mysql2 answers strings.
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
-import { rawPreparedRead, rawQuery, sqlDate } from "../../src/adapters/db/_support.ts";
-import { DatabaseTimeout } from "../../src/adapters/db/availability.ts";
+import { SQL } from "bun";
+import { rawPreparedRead, rawQuery, readDate, sqlDate } from "../../src/adapters/db/_support.ts";
+import { DatabaseTimeout, isDatabaseUnavailable } from "../../src/adapters/db/availability.ts";
 import { TEST_DIALECT, testDb } from "../support/db.ts";
 
 describe(`rawPreparedRead on ${TEST_DIALECT}`, () => {
@@ -14,7 +16,7 @@ describe(`rawPreparedRead on ${TEST_DIALECT}`, () => {
   });
   afterAll(async () => ctx.cleanup());
 
-  test("answers the rows rawQuery answers, with the same value types (dates, decimals, nulls, text)", async () => {
+  test("answers the values rawQuery answers (text, decimals, nulls, instants to the millisecond)", async () => {
     const at = new Date(Date.UTC(2030, 4, 6, 7, 8, 9, 123));
     for (const [model, input, output] of [["m-a", 0.15, 0.6], ["m-b", 2.5, 10], ["m-c", 0, 0.000001]] as const) {
       await rawQuery(
@@ -23,17 +25,36 @@ describe(`rawPreparedRead on ${TEST_DIALECT}`, () => {
         [model, input, output, input / 2, sqlDate(ctx.db, at), sqlDate(ctx.db, at)],
       );
     }
-    const types = (rows: Array<Record<string, unknown>>) =>
-      rows.map((row) => Object.fromEntries(Object.entries(row).map(([k, v]) => [k, v === null ? "null" : v instanceof Date ? "Date" : typeof v])));
+    // What the row mappers make of a row: dates as instants, decimals as numbers, everything else as it is.
+    const dates = new Set(["effective_from", "created_at"]);
+    const decimals = new Set(["input_eur_per_mtok", "output_eur_per_mtok", "cached_input_eur_per_mtok"]);
+    const mapped = (rows: Array<Record<string, unknown>>) =>
+      rows.map((row) =>
+        Object.fromEntries(
+          Object.entries(row).map(([k, v]) => [k, v === null ? null : dates.has(k) ? readDate(v).toISOString() : decimals.has(k) ? Number(v) : v]),
+        ),
+      );
     const sql =
       "select id, provider, model, input_eur_per_mtok, output_eur_per_mtok, cached_input_eur_per_mtok, effective_from, created_at, null as absent from model_prices where provider = ? and model >= ? order by model";
     for (const from of ["m-a", "m-b", "m-z"]) {
       const prepared = await rawPreparedRead(ctx.db, sql, ["prep", from]);
       const plain = await rawQuery(ctx.db, sql, ["prep", from]);
-      expect(prepared).toEqual(plain);
-      expect(types(prepared)).toEqual(types(plain));
+      expect(Array.isArray(prepared) && Object.getPrototypeOf(prepared) === Array.prototype).toBe(true);
+      expect(prepared.map((row: Record<string, unknown>) => Object.keys(row))).toEqual(plain.map((row: Record<string, unknown>) => Object.keys(row)));
+      expect(mapped(prepared)).toEqual(mapped(plain));
+      for (const row of prepared) {
+        expect(typeof row.id).toBe("number");
+        expect(row.absent).toBeNull();
+      }
     }
-    expect((await rawPreparedRead(ctx.db, sql, ["prep", "m-b"])).map((row) => row.model)).toEqual(["m-b", "m-c"]);
+    const rows = await rawPreparedRead(ctx.db, sql, ["prep", "m-b"]);
+    expect(rows.map((row) => row.model)).toEqual(["m-b", "m-c"]);
+    expect(readDate(rows[0].effective_from).getTime()).toBe(at.getTime());
+    expect(Number(rows[1].output_eur_per_mtok)).toBe(0.000001);
+    // A date parameter is compared as the UTC instant it is, like the ORM's.
+    const since = await rawPreparedRead(ctx.db, "select count(*) as n from model_prices where provider = 'prep' and effective_from >= ?", [sqlDate(ctx.db, at)]);
+    const after = await rawPreparedRead(ctx.db, "select count(*) as n from model_prices where provider = 'prep' and effective_from > ?", [sqlDate(ctx.db, at)]);
+    expect([Number(since[0].n), Number(after[0].n)]).toEqual([3, 0]);
   });
 
   test("the same statement again, many times and concurrently, keeps answering (one prepared statement per connection)", async () => {
@@ -55,5 +76,27 @@ describe(`rawPreparedRead on ${TEST_DIALECT}`, () => {
       connection.bounds.statementMs = before;
     }
     expect(Number((await rawPreparedRead(ctx.db, "select 41 + 1 as n"))[0].n)).toBe(42);
+    // Concurrent reads after the pool was replaced are served too.
+    const answers = await Promise.all(Array.from({ length: 20 }, (_, i) => rawPreparedRead(ctx.db, "select ? * 2 as n", [i])));
+    expect(answers.map((rows) => Number(rows[0].n))).toEqual(Array.from({ length: 20 }, (_, i) => i * 2));
   });
+});
+
+// The hot reads' client reports a server it cannot reach with its own codes: they must read as the database being
+// unavailable (503), like mysql2's. Nothing listens on the port, so this needs no server.
+test("Bun.SQL's failures to reach MariaDB read as the database being unavailable", async () => {
+  const listener = Bun.listen({ hostname: "127.0.0.1", port: 0, socket: { data() {} } });
+  const port = listener.port;
+  listener.stop(true);
+  const sql = new SQL({ adapter: "mariadb", hostname: "127.0.0.1", port, username: "nobody", password: "", database: "none", max: 1, connectionTimeout: 2 });
+  try {
+    const refused = await sql.unsafe("select 1", []).catch((error) => error);
+    expect(refused).toBeInstanceOf(Error);
+    expect(isDatabaseUnavailable(refused)).toBe(true);
+  } finally {
+    await sql.close({ timeout: 0 }).catch(() => {});
+  }
+  expect(isDatabaseUnavailable(Object.assign(new Error("Connection closed"), { code: "ERR_MYSQL_CONNECTION_CLOSED" }))).toBe(true);
+  expect(isDatabaseUnavailable(Object.assign(new Error("Table 'x.nope' doesn't exist"), { code: "ERR_MYSQL_SERVER_ERROR", errno: 1146 }))).toBe(false);
+  expect(isDatabaseUnavailable(Object.assign(new Error("Too many connections"), { code: "ERR_MYSQL_SERVER_ERROR", errno: 1040 }))).toBe(true);
 });

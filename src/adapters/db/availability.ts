@@ -12,6 +12,9 @@ const UNAVAILABLE_CODES = new Set([
   "PROTOCOL_SEQUENCE_TIMEOUT",
 ]);
 
+// Bun.SQL's own codes (the hot reads' pool, see BoundedMySqlConnection.executePrepared) for a connection that could
+// not be opened, was closed or timed out; its server errors carry the server's errno like mysql2's.
+const BUN_SQL_UNAVAILABLE_CODE = /^ERR_MYSQL_(CONNECTION_[A-Z_]+|IDLE_TIMEOUT|LIFETIME_TIMEOUT)$/;
 /**
  * SQLite result codes (bun:sqlite's `code`, primary or extended, which MikroORM's exceptions copy) that mean
  * the file, not the statement, is the problem: locked by another process (BUSY, LOCKED), read-only, full,
@@ -41,7 +44,7 @@ export function isDatabaseUnavailable(error: unknown): boolean {
     if (current instanceof DatabaseTimeout) return true;
     const { fatal, code, errno } = current as { fatal?: unknown; code?: unknown; errno?: unknown };
     if (fatal === true) return true;
-    if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || SQLITE_UNAVAILABLE_CODE.test(code))) return true;
+    if (typeof code === "string" && (UNAVAILABLE_CODES.has(code) || SQLITE_UNAVAILABLE_CODE.test(code) || BUN_SQL_UNAVAILABLE_CODE.test(code))) return true;
     if (typeof errno === "number") {
       // A bare errno is a MariaDB one, unless the error says it comes from SQLite (whose numbers overlap).
       const fromSqlite = current.name === "SQLiteError" || (typeof code === "string" && code.startsWith("SQLITE_"));
