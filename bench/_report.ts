@@ -83,6 +83,9 @@ export const CHAT_PATHS = [
   { id: "v1", label: "/v1/chat/completions" },
 ] as const;
 
+/** The pass-through floor (bench/floors/proxy_floor.ts): a bare Bun proxy, for what a second hop costs here. */
+export const PASS_THROUGH = { id: "passthrough", label: "Pass-through floor: bare Bun.serve + fetch" } as const;
+
 /** Evaluates the targets of issue 7 on the figures (and the admission check of item 6 d). */
 export function evaluateTargets(results: Omit<Results, "targets">): TargetResult[] {
   const out: TargetResult[] = [];
@@ -205,16 +208,18 @@ export function renderMarkdown(results: Results): string {
     out.push("## (b) Proxy on SQLite, against the fake upstream", "");
     out.push(
       "Added latency = the proxied path minus calling the fake upstream directly with the same request, per round. " +
-        "Admission and usage recording are on (a license whose plan has no limit). X-Proxy-Overhead-Ms is the service's own measure, at the resolution it reports.",
+        "Admission and usage recording are on (a license whose plan has no limit). X-Proxy-Overhead-Ms is the service's own measure, at the resolution it reports. " +
+        "The pass-through floor forwards the same request to the fake upstream with fetch and hands its answer back unread: what any Bun proxy adds on this machine.",
       "",
     );
     const direct = (mode: string) => results.chat[`direct_${mode}`];
-    const jsonRows = [["Fake upstream, direct", direct("json"), null] as const, ...CHAT_PATHS.map((p) => [p.label, results.chat[`${p.id}_json`], results.chatAdded[`${p.id}_json`]] as const)]
+    const paths = [PASS_THROUGH, ...CHAT_PATHS];
+    const jsonRows = [["Fake upstream, direct", direct("json"), null] as const, ...paths.map((p) => [p.label, results.chat[`${p.id}_json`], results.chatAdded[`${p.id}_json`]] as const)]
       .filter(([, f]) => f)
       .map(([label, f, added]) => [label, int(f!.rps), added ? pct(added.ofDirect) : "", ms(f!.p50), ms(f!.p99), added ? ms(added.p50) : "", added ? ms(added.p99) : "", overhead(f!), problems(f!)]);
     out.push("Non-streaming (JSON answer):", "");
     out.push(table(["Path", `200/s at ${s.connections} clients`, "% of direct", "p50 (ms)", "p99 (ms)", "added p50 (ms)", "added p99 (ms)", "X-Proxy-Overhead-Ms p50 / p99", "non-200 / errors"], jsonRows), "");
-    const streamRows = [["Fake upstream, direct", direct("stream"), null] as const, ...CHAT_PATHS.map((p) => [p.label, results.chat[`${p.id}_stream`], results.chatAdded[`${p.id}_stream`]] as const)]
+    const streamRows = [["Fake upstream, direct", direct("stream"), null] as const, ...paths.map((p) => [p.label, results.chat[`${p.id}_stream`], results.chatAdded[`${p.id}_stream`]] as const)]
       .filter(([, f]) => f)
       .map(([label, f, added]) => [label, int(f!.rps), added ? pct(added.ofDirect) : "", ms(f!.ttfbP50), ms(f!.ttfbP99), added ? ms(added.p50) : "", added ? ms(added.p99) : "", ms(f!.p50), overhead(f!), problems(f!)]);
     out.push(

@@ -10,7 +10,7 @@ import { parseArgs } from "node:util";
 import type { Target } from "./_client.ts";
 import { fire, measureLatency, measureThroughput, sendOnce, type LatencyRun, type ThroughputRun } from "./_load.ts";
 import { freePort, progress, RssSampler, rssMiB, startChild, stopChild, waitUntilUp, type Child } from "./_procs.ts";
-import { CHAT_PATHS, evaluateTargets, renderMarkdown, type Admission, type Added, type Figure, type Memory, type Results } from "./_report.ts";
+import { CHAT_PATHS, evaluateTargets, PASS_THROUGH, renderMarkdown, type Admission, type Added, type Figure, type Memory, type Results } from "./_report.ts";
 import { buildBinary, createMariaDb, okUsageEvents, startService, type MariaDbTarget, type Service } from "./_setup.ts";
 import { median } from "./_stats.ts";
 
@@ -299,13 +299,18 @@ async function main(): Promise<Results> {
       headers: { "content-type": "application/json", authorization: `Bearer ${sqlite.licenses.chat}` },
       body: json(extra),
     });
+    // The pass-through floor: what a bare Bun proxy adds on this machine, next to what the service adds.
+    const proxyFloor = await child("pass-through floor", ["bench/floors/proxy_floor.ts", "--upstream", upstream.url], "/");
+    const passThrough = (extra: Record<string, unknown>): Target => ({ ...direct(extra), url: `${proxyFloor.url}/v1/chat/completions` });
     // Direct streaming asks for the usage chunk too, as the proxy does upstream.
     const streamDirect = { stream: true, stream_options: { include_usage: true } };
     chatTargets.push(
       measured("direct_json", "fake upstream direct (JSON)", direct({})),
+      measured("passthrough_json", "pass-through floor (JSON)", passThrough({})),
       measured("api_chat_json", "/api/chat (JSON)", apiChat({})),
       measured("v1_json", "/v1/chat/completions (JSON)", v1({})),
       measured("direct_stream", "fake upstream direct (stream)", direct(streamDirect)),
+      measured("passthrough_stream", "pass-through floor (stream)", passThrough(streamDirect)),
       measured("api_chat_stream", "/api/chat (stream)", apiChat({ stream: true })),
       measured("v1_stream", "/v1/chat/completions (stream)", v1({ stream: true })),
     );
@@ -397,7 +402,7 @@ async function main(): Promise<Results> {
   const chatAdded: Record<string, Added> = {};
   for (const mode of ["json", "stream"]) {
     const direct = byId(chatTargets, `direct_${mode}`);
-    for (const path of CHAT_PATHS) {
+    for (const path of [PASS_THROUGH, ...CHAT_PATHS]) {
       const m = byId(chatTargets, `${path.id}_${mode}`);
       if (!m || !direct) continue;
       // For streams the added latency is that of the first event, what a chat user waits for.
