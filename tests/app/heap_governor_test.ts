@@ -1,4 +1,5 @@
-// The heap governor (src/app/heap_governor.ts) collects only above its soft limit on resident memory, and the
+// The heap governor (src/app/heap_governor.ts) collects only above its soft limit on resident memory (with young
+// collections as the heap grows in between), and the
 // health probe leaves no timer behind (each one used to hold a 3 s timer and its closure: megabytes under load).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
@@ -79,6 +80,77 @@ describe("heap governor", () => {
       heap = 75;
       await Bun.sleep(25);
       expect(collections).toEqual([70, 75]);
+    } finally {
+      governor.stop();
+    }
+  });
+
+  test("heap growth of edenGrowthBytes runs a young collection, counted from the last collection of either kind", async () => {
+    let heap = 100;
+    let rss = 100;
+    const young: number[] = [];
+    const full: number[] = [];
+    const governor = startHeapGovernor({
+      limitBytes: 1_000,
+      regrowthBytes: 1,
+      heapGrowthBytes: 50,
+      edenGrowthBytes: 10,
+      intervalMs: 2,
+      usage: () => ({ rss, heapTotal: heap }),
+      collect: () => {
+        full.push(heap);
+        heap = 100;
+        rss = 100;
+      },
+      collectYoung: () => {
+        young.push(heap);
+        heap -= 2; // a young collection frees objects, rarely blocks
+      },
+    });
+    try {
+      heap = 109;
+      await Bun.sleep(25);
+      expect(young).toEqual([]);
+      heap = 110;
+      await Bun.sleep(25);
+      expect(young).toEqual([110]);
+      // 108 left: the next one at 118, not at 120.
+      heap = 117;
+      await Bun.sleep(25);
+      expect(young).toEqual([110]);
+      heap = 118;
+      await Bun.sleep(25);
+      expect(young).toEqual([110, 118]);
+      // The resident size at the limit wins over a young collection, and the count restarts from what the full one left.
+      rss = 1_000;
+      heap = 130;
+      await Bun.sleep(25);
+      expect(full).toEqual([130]);
+      expect(young).toEqual([110, 118]);
+      heap = 109;
+      await Bun.sleep(25);
+      expect(young).toEqual([110, 118]);
+      expect(governor.collections).toBe(1);
+    } finally {
+      governor.stop();
+    }
+  });
+
+  test("edenGrowthBytes 0 runs no young collections", async () => {
+    let heap = 0;
+    const young: number[] = [];
+    const governor = startHeapGovernor({
+      limitBytes: 1_000_000,
+      edenGrowthBytes: 0,
+      intervalMs: 2,
+      usage: () => ({ rss: 0, heapTotal: heap }),
+      collect: () => {},
+      collectYoung: () => young.push(heap),
+    });
+    try {
+      heap = 1_000;
+      await Bun.sleep(25);
+      expect(young).toEqual([]);
     } finally {
       governor.stop();
     }
