@@ -171,6 +171,8 @@ export class BoundedMySqlConnection extends MySqlConnection {
    */
   async executePrepared(sql: string, params: unknown[]): Promise<unknown[]> {
     const pool = (this.hotPool ??= this.openHotPool());
+    // `unsafe` only means a plain SQL string instead of a tagged template: the text is one of our constants and
+    // the values travel as the prepared statement's parameters, never inside the text.
     const rows = await within(pool.unsafe(sql, params), this.bounds.statementMs, "query", () => {
       if (this.hotPool === pool) this.hotPool = null;
       pool.close({ timeout: 0 }).catch(() => {});
