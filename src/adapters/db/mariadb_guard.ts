@@ -41,17 +41,6 @@ function within<T>(work: Promise<T>, ms: number, what: "connect" | "query", onTi
   return Promise.race([work, timeout]).finally(() => clearTimeout(timer));
 }
 
-/** Waits for a pool connection under the acquire bound; one the pool hands over after it gave up goes straight back. */
-async function acquireWithin<C>(acquiring: Promise<C>, ms: number, giveBack: (late: C) => unknown): Promise<C> {
-  let abandoned = false;
-  return within(acquiring, ms, "connect", () => {
-    abandoned = true;
-  }).catch((error) => {
-    if (abandoned) acquiring.then(giveBack, () => {});
-    throw error;
-  });
-}
-
 /** A pool connection whose statements give up after the bound; the stuck connection is then dropped. */
 class BoundedConnection implements DatabaseConnection {
   constructor(
@@ -101,7 +90,15 @@ class BoundedDriver implements Driver {
   }
 
   async acquireConnection(options?: Parameters<Driver["acquireConnection"]>[0]): Promise<DatabaseConnection> {
-    const connection = await acquireWithin(this.inner.acquireConnection(options), this.bounds.acquireMs, (late) => this.inner.releaseConnection(late));
+    const acquiring = this.inner.acquireConnection(options);
+    let abandoned = false;
+    const connection = await within(acquiring, this.bounds.acquireMs, "connect", () => {
+      abandoned = true;
+    }).catch((error) => {
+      // The pool may still hand the connection over later: it goes straight back.
+      if (abandoned) acquiring.then((late) => this.inner.releaseConnection(late), () => {});
+      throw error;
+    });
     let bounded = this.wrapped.get(connection);
     if (!bounded) {
       bounded = new BoundedConnection(connection, this.bounds);
