@@ -35,9 +35,12 @@ function databaseFailure(config: Config, what: string, error: unknown): never {
 }
 
 /** Opens the services, turning a database that cannot be reached into one clear line. */
-async function servicesOrExit(config: Config, logger?: Logger): Promise<Services> {
+async function servicesOrExit(config: Config, serving?: { logger: Logger }): Promise<Services> {
+  const logger = serving?.logger;
   try {
     return await createServices(config, {
+      // The server checkpoints SQLite's log on a worker; a CLI command is over before it would matter.
+      backgroundCheckpoints: serving !== undefined,
       onBackgroundError: (error, context) =>
         logger?.error(`${context ?? "background work"} failed`, {
           error: error instanceof Error ? error.message : String(error),
@@ -77,7 +80,7 @@ async function serve(): Promise<void> {
   const config = await configOrExit();
   const logger: Logger = createLogger(config.logLevel);
   if (config.encryptionKeyGenerated) logger.warn("generated a new ENCRYPTION_KEY in the data directory; back it up", { dir: config.dataDir });
-  const services = await servicesOrExit(config, logger);
+  const services = await servicesOrExit(config, { logger });
   if (config.memorySoftLimitMb > 0) startHeapGovernor({ limitBytes: config.memorySoftLimitMb * 1024 * 1024 });
   const seeded = await seededOrExit(config, services, () => seedFirstStart(services, config, logger));
   if (seeded.firstAdmin) announceFirstAdmin(seeded.firstAdmin);

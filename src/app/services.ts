@@ -76,9 +76,18 @@ export interface Services {
 /** Opens the database (migrating it) and wires the repositories; no seeding. */
 export async function createServices(
   config: Config,
-  options: { clock?: Clock; providers?: ChatProviders; onBackgroundError?: (error: unknown, context?: string) => void } = {},
+  options: {
+    clock?: Clock;
+    providers?: ChatProviders;
+    onBackgroundError?: (error: unknown, context?: string) => void;
+    /** The server: a SQLite file's log is checkpointed on a worker thread, not in the commits of requests. */
+    backgroundCheckpoints?: boolean;
+  } = {},
 ): Promise<Services> {
-  const db = await openDatabase(config.database);
+  const db = await openDatabase(config.database, {
+    backgroundCheckpoints: options.backgroundCheckpoints,
+    onBackgroundError: (error) => options.onBackgroundError?.(error, "checkpointing the SQLite log"),
+  });
   const keyring = await createKeyring({ current: config.encryptionKey, previous: config.encryptionKeysOld });
   const metrics = createMetrics({ queueDepth: () => usageRecorder.pending });
   // Background failures are counted (database ones) before the caller hears of them.

@@ -195,8 +195,11 @@ describe("the log lines of this process's in-process services", () => {
   let up: FakeUpstream;
   let svc: TestService;
   let licenseId = 0;
+  // The collector is the whole run's: other files' services number their licenses from 1 too.
+  let firstLine = 0;
 
   beforeAll(async () => {
+    firstLine = collectedLogLines().length;
     up = await startFakeUpstream();
     const env = envFor(up);
     for (const name of ["OPENAI_API_KEY", "ANTHROPIC_API_KEY", "DEEPSEEK_API_KEY"]) registerSecret(env[name], `vendor key ${name}`);
@@ -235,6 +238,7 @@ describe("the log lines of this process's in-process services", () => {
   test("the collector holds the services' lines, with the licensed requests' license id", async () => {
     const licensedLines = () =>
       collectedLogLines()
+        .slice(firstLine)
         .map((line) => JSON.parse(line) as Record<string, any>)
         .filter((line) => line.msg === "request" && line.license_id === licenseId);
     // Request lines are written once the answer has gone out.

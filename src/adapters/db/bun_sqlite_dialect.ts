@@ -18,7 +18,8 @@ export const SERVING_BUSY_TIMEOUT_MS = 100;
  * checkpoint runs inside that commit, synchronously, and costs 3-4 ms (its fsyncs) whatever the log's length,
  * since it copies each changed page once: with the default, every chat call's two small commits checkpointed
  * about fifteen times a second at one client, and one call in a hundred waited for it. The log may now grow
- * to about 40 MB on disk between checkpoints; after one, it is cut back to WAL_SIZE_LIMIT_BYTES.
+ * to about 40 MB on disk between checkpoints; after one, it is cut back to WAL_SIZE_LIMIT_BYTES. The server
+ * checkpoints on a worker thread instead (wal_checkpointer.ts); this is for the CLI, and the server's fallback.
  */
 export const WAL_AUTOCHECKPOINT_PAGES = 10_000;
 export const WAL_SIZE_LIMIT_BYTES = 16 * 1024 * 1024;
@@ -207,6 +208,8 @@ interface OpenConnection {
   prepare: ((sql: string, reuse: boolean) => PreparedLike) | null;
   /** The busy timeout set before the connection opened (Kysely opens it on the first statement). */
   busyTimeoutMs: number | null;
+  /** The log size (pages) at which a commit checkpoints, when set after opening (see wal_checkpointer.ts). */
+  autocheckpointPages: number | null;
 }
 
 /** A Kysely dialect whose single connection is a bun:sqlite database (Kysely serialises its use). */
@@ -234,6 +237,12 @@ export class BunSqliteDialect extends SqliteDialect {
     this.#open.db?.exec(`PRAGMA busy_timeout = ${this.#open.busyTimeoutMs}`);
   }
 
+  /** Sets after how many log pages a commit on this connection checkpoints by itself. */
+  setWalAutocheckpoint(pages: number): void {
+    this.#open.autocheckpointPages = Math.max(0, Math.round(pages));
+    this.#open.db?.exec(`PRAGMA wal_autocheckpoint = ${this.#open.autocheckpointPages}`);
+  }
+
   /** True when the connection is open and no transaction is open on it (nobody holds it across an await). */
   get idle(): boolean {
     const db = this.#open.db;
@@ -245,7 +254,7 @@ export class BunSqliteDialect extends SqliteDialect {
   }
 
   constructor(file: string) {
-    const open: OpenConnection = { db: null, prepare: null, busyTimeoutMs: null };
+    const open: OpenConnection = { db: null, prepare: null, busyTimeoutMs: null, autocheckpointPages: null };
     const database = () => {
       const db = openBunSqlite(file);
       // Statements with bound parameters, and the fast path's own, are reused (the ORM inlines its values, so
@@ -263,6 +272,7 @@ export class BunSqliteDialect extends SqliteDialect {
         return prepared;
       };
       if (open.busyTimeoutMs != null) db.exec(`PRAGMA busy_timeout = ${open.busyTimeoutMs}`);
+      if (open.autocheckpointPages != null && file !== ":memory:") db.exec(`PRAGMA wal_autocheckpoint = ${open.autocheckpointPages}`);
       open.db = db;
       open.prepare = prepare;
       open.db = db;

@@ -9,6 +9,7 @@ import { BunSqliteDialect, SERVING_BUSY_TIMEOUT_MS } from "./bun_sqlite_dialect.
 import { MARIADB_MIGRATIONS } from "./migrations/mariadb/list.ts";
 import { SQLITE_MIGRATIONS } from "./migrations/sqlite/list.ts";
 import { ENTITIES } from "./schema.ts";
+import { startWalCheckpointer, type WalCheckpointer } from "./wal_checkpointer.ts";
 
 /** Where the data lives: an embedded SQLite file (or ":memory:") or a MariaDB server. */
 export type DatabaseTarget =
@@ -21,6 +22,8 @@ export interface Db {
   dialect: "sqlite" | "mariadb";
   /** SQLite only: the embedded connection's statements, for hot paths that hold the connection themselves. */
   sqlite: BunSqliteDialect | null;
+  /** SQLite file served with `backgroundCheckpoints`: the worker that checkpoints its log. */
+  walCheckpointer: WalCheckpointer | null;
   close(): Promise<void>;
 }
 
@@ -88,8 +91,15 @@ export async function ormOptions(target: DatabaseTarget, withMigrations = true):
   } as unknown as Options;
 }
 
-/** Opens the database and applies pending migrations, so a first start creates the schema by itself. */
-export async function openDatabase(target: DatabaseTarget, options: { migrate?: boolean } = {}): Promise<Db> {
+/**
+ * Opens the database and applies pending migrations, so a first start creates the schema by itself.
+ * `backgroundCheckpoints` (the server, not the short CLI commands): a SQLite file's log is checkpointed on a
+ * worker thread instead of inside the commits that serve requests (see wal_checkpointer.ts).
+ */
+export async function openDatabase(
+  target: DatabaseTarget,
+  options: { migrate?: boolean; backgroundCheckpoints?: boolean; onBackgroundError?: (error: Error) => void } = {},
+): Promise<Db> {
   if (target.kind === "sqlite" && target.path !== ":memory:") mkdirSync(dirname(target.path), { recursive: true });
   const orm = await MikroORM.init(await ormOptions(target));
   if (options.migrate !== false) await orm.migrator.up();
@@ -103,7 +113,21 @@ export async function openDatabase(target: DatabaseTarget, options: { migrate?: 
   // Opening waited long for another process's lock (it may be migrating); serving waits briefly, since the
   // wait blocks the event loop, and a write that cannot get the lock answers 503 (see bun_sqlite_dialect.ts).
   sqlite?.setBusyTimeout(SERVING_BUSY_TIMEOUT_MS);
-  return { orm, dialect: target.kind, sqlite, close: () => orm.close(true) };
+  const walCheckpointer =
+    sqlite && target.kind === "sqlite" && target.path !== ":memory:" && options.backgroundCheckpoints
+      ? startWalCheckpointer({ file: target.path, connection: sqlite, onError: options.onBackgroundError })
+      : null;
+  await walCheckpointer?.started;
+  return {
+    orm,
+    dialect: target.kind,
+    sqlite,
+    walCheckpointer,
+    async close() {
+      await walCheckpointer?.stop();
+      await orm.close(true);
+    },
+  };
 }
 
 /** True when the migrated schema matches the entities (no pending difference). */
