@@ -170,7 +170,8 @@ export function renderMarkdown(results: Results): string {
   out.push(`Produced by \`npm run bench\` (bench/run.ts) on ${m.date}; raw figures in bench/results.json.`, "");
   out.push(
     `**Machine:** ${m.cpu}, ${m.cores} cores (\`nproc\`), ${m.ramGB} GB RAM, Linux ${m.kernel}, Bun ${m.bun}` +
-      `${m.mariadb ? `, MariaDB ${m.mariadb}` : ""}; load average (1, 5, 15 min) ${m.loadAverage} at the start, ${m.loadAverageAtEnd} at the end.`,
+      `${m.mariadb ? `, MariaDB ${m.mariadb}` : ""}; load average (1, 5, 15 min) ${m.loadAverage} at the start, ${m.loadAverageAtEnd} at the end.` +
+      `${m.cpuIdle ? ` CPU idle: ${m.cpuIdle}.` : ""}`,
     "",
   );
   out.push(

@@ -104,6 +104,39 @@ for (const signal of ["SIGINT", "SIGTERM"] as const) {
   });
 }
 
+/** A sysfs or procfs file's text, or null where this kernel has none. */
+function readSys(path: string): string | null {
+  try {
+    return readFileSync(path, "utf8").trim();
+  } catch {
+    return null;
+  }
+}
+
+/**
+ * How an idle CPU waits: its cpuidle driver, the guest halt polling of a KVM guest, and the CPU latency
+ * bound anybody holds (/dev/cpu_dma_latency, µs). A vCPU that halts when idle is slower to resume and
+ * finds its caches cold, which slows every exchange that waits in between; latency figures depend on it.
+ */
+function cpuIdle(): string {
+  const driver = readSys("/sys/devices/system/cpu/cpuidle/current_driver") ?? "none";
+  const haltPoll = readSys("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
+  let bound: number | null = null;
+  try {
+    const raw = readFileSync("/dev/cpu_dma_latency");
+    if (raw.length >= 4) bound = raw.readInt32LE(0);
+  } catch {
+    // Not readable (not root, or no such device).
+  }
+  return [
+    `driver ${driver}`,
+    haltPoll === null ? null : `guest halt polling ${haltPoll} ns`,
+    bound === null ? null : bound >= 2_000_000_000 ? "no CPU latency bound held" : `CPU latency bound ${bound} µs held`,
+  ]
+    .filter(Boolean)
+    .join(", ");
+}
+
 function machine(mariadb: string | null): Record<string, string | number | null> {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const meminfo = readFileSync("/proc/meminfo", "utf8");
@@ -115,6 +148,7 @@ function machine(mariadb: string | null): Record<string, string | number | null>
     cores: Number(nproc) || cpus().length,
     ramGB: Math.round((Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * 1024) / 1e8) / 10,
     kernel: release(),
+    cpuIdle: cpuIdle(),
     bun: Bun.version,
     mariadb,
     autocannon,
@@ -426,6 +460,14 @@ async function main(): Promise<Results> {
     notes.push(
       `This run's HTTP floor is ${Math.round(httpFloor).toLocaleString("en-US")} requests/s, ${Math.round((httpFloor / ISSUE_HTTP_FLOOR) * 100)} % of the ` +
         `${ISSUE_HTTP_FLOOR.toLocaleString("en-US")}/s issue 7 quotes for this machine class; its absolute targets (5,000 chat answers/s) were set against that figure.`,
+    );
+  }
+  const idle = cpuIdle();
+  if (/guest halt polling 0 ns/.test(idle) && /no CPU latency bound/.test(idle)) {
+    notes.push(
+      "On this machine an idle vCPU halts at once (CPU idle: " + idle + "), so every wait in a request (for the upstream, for the next stream event) " +
+        "lets the next code start slowly and cold; the 1-client latency figures, floors included, carry that. docs/deployment.md (Latency on " +
+        "virtual machines) shows a side run with a CPU latency bound held at 0 µs.",
     );
   }
   notes.push(
