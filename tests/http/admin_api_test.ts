@@ -97,8 +97,8 @@ describe("admin API authentication", () => {
     expect(route).toBeDefined();
     expect(route.tags).toEqual(["Admin"]);
     expect(route.security).toEqual([{ adminToken: [] }]);
-    expect(Object.keys(route.responses).sort()).toEqual(["200", "401", "404", "422", "500"]);
-    expect(Object.keys(doc.paths["/api/admin/licenses"].post.responses).sort()).toEqual(["201", "400", "401", "403", "409", "422", "500"]);
+    expect(Object.keys(route.responses).sort()).toEqual(["200", "401", "404", "422", "500", "503"]);
+    expect(Object.keys(doc.paths["/api/admin/licenses"].post.responses).sort()).toEqual(["201", "400", "401", "403", "409", "422", "500", "503"]);
   });
 });
 

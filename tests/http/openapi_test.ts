@@ -150,6 +150,26 @@ describe("the OpenAPI document", () => {
     expect(problems).toEqual([]);
   });
 
+  test("every operation that uses the database documents its 503 when the database does not answer, with Retry-After", () => {
+    const withoutDatabase = new Set(["GET /", "GET /metrics", "GET /api/health"]);
+    const problems: string[] = [];
+    for (const { path, method, op } of operationsOf(doc)) {
+      const where = `${method.toUpperCase()} ${path}`;
+      const response = op.responses?.["503"];
+      if (withoutDatabase.has(where)) continue;
+      const examples: any[] = response?.content?.["application/json"]?.schema?.examples ?? [];
+      const codes = examples.map((e) => (path.startsWith("/v1/") ? e?.error?.code : e?.code));
+      if (!codes.includes("service_unavailable") || !/database does not answer/.test(response?.description ?? "") || response?.headers?.["Retry-After"]?.schema?.type !== "integer") {
+        problems.push(where);
+      }
+    }
+    expect(problems).toEqual([]);
+    // A route's own 503 keeps its example next to the database's.
+    const chat503 = doc.paths["/api/chat"].post.responses["503"];
+    expect(chat503.content["application/json"].schema.examples.map((e: any) => e.code)).toEqual(["provider_not_configured", "service_unavailable"]);
+    expect(doc.paths["/api/webhooks/paddle"].post.responses["503"].description).toStartWith("PADDLE_WEBHOOK_SECRET is not set; or: ");
+  });
+
   test("the plugin API declares its security: licenseKey, and on /v1 also the bearer scheme", () => {
     const schemes = doc.components?.securitySchemes ?? {};
     expect(schemes.licenseKey).toMatchObject({ type: "apiKey", in: "header", name: "X-License-Key" });

@@ -4,6 +4,8 @@ import { openapi } from "@elysiajs/openapi";
 import { Elysia, t } from "elysia";
 import swaggerCss from "swagger-ui-dist/swagger-ui.css" with { type: "text" };
 import swaggerBundle from "swagger-ui-dist/swagger-ui-bundle.js" with { type: "text" };
+import { unavailableResponse } from "./errors.ts";
+import { openAiError } from "./openai_shapes.ts";
 
 // Swagger UI is started from a file, not an inline script, so the page's CSP can forbid inline script.
 // The document URL is relative to /swagger, as the plugin's own page had it (works behind a path prefix).
@@ -121,7 +123,9 @@ const SSE_CONTENT = {
  *   required when the schema is optional);
  * - streaming answers: an operation whose `detail` has `"x-streaming": true` also documents its 200 as
  *   `text/event-stream` (the generator knows one content type per status);
- * - the 500 every route can answer (`internal_error`, never a stack trace), added where not declared.
+ * - the 500 every route can answer (`internal_error`, never a stack trace), added where not declared;
+ * - the 503 of a database that does not answer, on every route that uses it (added to a 503 the route
+ *   declares for another reason).
  */
 const INTERNAL_ERROR = {
   description: "Unexpected failure: the answer names no cause and carries no stack trace (see the service log by X-Request-Id)",
@@ -133,6 +137,30 @@ const INTERNAL_ERROR = {
   },
 };
 
+/** Operations that never touch the database (the health check documents its own 503). */
+const WITHOUT_DATABASE = new Set(["get /", "get /metrics", "get /api/health"]);
+
+const UNAVAILABLE_TEXT = "The database does not answer (down, restarting, locked by another process, or full): try again after Retry-After seconds";
+
+/** The unavailable database's 503 (in OpenAI's envelope on /v1), or that answer added to the route's own 503. */
+function withUnavailable(declared: any, openAi: boolean): any {
+  const answer = unavailableResponse();
+  const example = openAi ? openAiError(answer.status, answer.body) : answer.body;
+  const headers = { "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer", example: Number(answer.headers["retry-after"]) } } };
+  if (!declared) {
+    const error = openAi
+      ? { type: "object", required: ["message", "type", "code"], properties: { message: { type: "string" }, type: { type: "string" }, code: { type: ["string", "null"] } } }
+      : { type: "string" };
+    const schema = openAi
+      ? { type: "object", required: ["error"], properties: { error } }
+      : { type: "object", required: ["error", "code"], properties: { error, code: { type: "string" } } };
+    return { description: UNAVAILABLE_TEXT, headers, content: { "application/json": { schema: { ...schema, examples: [example] } } } };
+  }
+  const schema = declared.content?.["application/json"]?.schema;
+  if (schema) schema.examples = [...(Array.isArray(schema.examples) ? schema.examples : []), example];
+  return { ...declared, description: `${declared.description}; or: ${UNAVAILABLE_TEXT}`, headers: { ...declared.headers, ...headers } };
+}
+
 function completeDocument(document: any, routes: RouteLike[]): any {
   const copy = structuredClone(document);
   for (const route of routes) {
@@ -143,11 +171,13 @@ function completeDocument(document: any, routes: RouteLike[]): any {
     const optional = Object.getOwnPropertySymbols(body).some((key) => String(key) === "Symbol(TypeBox.Optional)");
     operation.requestBody = { ...operation.requestBody, required: !optional, content: { "application/json": { schema: JSON.parse(JSON.stringify(body)) } } };
   }
-  for (const item of Object.values<any>(copy.paths ?? {})) {
-    for (const operation of Object.values<any>(item ?? {})) {
+  for (const [path, item] of Object.entries<any>(copy.paths ?? {})) {
+    for (const [method, operation] of Object.entries<any>(item ?? {})) {
       const ok = operation?.["x-streaming"] ? operation.responses?.["200"] : undefined;
       if (ok?.content && !ok.content["text/event-stream"]) ok.content["text/event-stream"] = SSE_CONTENT;
-      if (operation?.responses && !operation.responses["500"]) operation.responses["500"] = INTERNAL_ERROR;
+      if (!operation?.responses) continue;
+      if (!operation.responses["500"]) operation.responses["500"] = INTERNAL_ERROR;
+      if (!WITHOUT_DATABASE.has(`${method} ${path}`)) operation.responses["503"] = withUnavailable(operation.responses["503"], path.startsWith("/v1/"));
     }
   }
   return copy;

@@ -30,7 +30,7 @@ import {
 } from "../../domain/payments/mod.ts";
 import { DomainError } from "../../domain/shared/mod.ts";
 import type { AdminAreaDeps } from "./admin/area_deps.ts";
-import { asIs, ErrorBody } from "./docs.ts";
+import { asIs, ErrorBody, errorResponse } from "./docs.ts";
 import { errorBody, json } from "./errors.ts";
 
 /** Optional payment settings a composition root may add to the services. */
@@ -61,6 +61,8 @@ export function createPaymentRoutes(deps: AdminAreaDeps & PaymentOptions, rawBod
   const paddleSecret = secretFrom(deps, "paddleWebhookSecret", "PADDLE_WEBHOOK_SECRET");
   const paymentSecret = secretFrom(deps, "paymentWebhookSecret", "PAYMENT_WEBHOOK_SECRET");
   const notConfigured = (what: string) => asIs(json(503, errorBody(`${what} webhooks not configured`, "webhooks_not_configured")));
+  const notConfiguredDoc = (variable: string, what: string) =>
+    errorResponse(`${variable} is not set`, errorBody(`${what} webhooks not configured`, "webhooks_not_configured"));
   const invalidSignature = () => asIs(json(401, errorBody("Invalid signature", "invalid_signature")));
 
   async function sendDelivery(license: License, licenseKey: string, email: string, name: string, planName: string): Promise<boolean> {
@@ -268,7 +270,7 @@ export function createPaymentRoutes(deps: AdminAreaDeps & PaymentOptions, rawBod
           tags: ["Payments"],
           security: [],
         },
-        response: { 200: Received, 401: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: Received, 401: ErrorBody, 409: ErrorBody, 422: ErrorBody, 503: notConfiguredDoc("PADDLE_WEBHOOK_SECRET", "Paddle") },
       },
     )
     .post(
@@ -307,7 +309,7 @@ export function createPaymentRoutes(deps: AdminAreaDeps & PaymentOptions, rawBod
           tags: ["Payments"],
           security: [],
         },
-        response: { 200: Received, 401: ErrorBody, 404: ErrorBody, 422: ErrorBody, 503: ErrorBody },
+        response: { 200: Received, 401: ErrorBody, 404: ErrorBody, 422: ErrorBody, 503: notConfiguredDoc("PAYMENT_WEBHOOK_SECRET", "Payment") },
       },
     );
 }
