@@ -3,6 +3,7 @@
 // Daily usage aggregates need no job: usage_daily is maintained on write, in the same transaction as the
 // raw events (BatchedUsageRecorder), and survives the retention job.
 import { DbScheduledWork, type ExpiringLicense } from "../adapters/db/job_leases.ts";
+import { USAGE_BATCH_ID_DAYS } from "../adapters/db/proxy_repos.ts";
 import { monthStart } from "../domain/usage/mod.ts";
 import { SYSTEM_ACTOR } from "../domain/admin/mod.ts";
 import { renderMail, type MailKind, type Outbox } from "../domain/mail/mod.ts";
@@ -124,7 +125,8 @@ export function createJobs(
       const reservations = await services.quota.sweep(now);
       const throttleWindows = await services.throttle.prune(now);
       const sessions = await work.deleteExpiredAdminSessions(now);
-      return { quota_reservations: reservations, throttle_windows: throttleWindows, admin_sessions: sessions };
+      const batchIds = await services.usageRecorder.sweepBatchIds(new Date(now.getTime() - USAGE_BATCH_ID_DAYS * DAY));
+      return { quota_reservations: reservations, throttle_windows: throttleWindows, admin_sessions: sessions, usage_batch_ids: batchIds };
     },
   };
 

@@ -166,7 +166,7 @@ describe("scheduler", () => {
     expect(await count("select count(*) as n from usage_daily where license_id = ?", [licenseId])).toBe(dailyBefore);
   });
 
-  test("housekeeping deletes expired reservations, throttle windows and admin sessions", async () => {
+  test("housekeeping deletes expired reservations, throttle windows, admin sessions and day-old usage batch ids", async () => {
     const now = svc.clock.now();
     await svc.services.throttle.hit("invalid_key:192.0.2.9", MINUTE, new Date(now.getTime() - HOUR));
     const housekeeping = jobNamed(JOB_NAMES.housekeeping, createJobs(svc.services, { retentionDays: 90 }));
@@ -175,6 +175,19 @@ describe("scheduler", () => {
     expect(await count("select count(*) as n from throttle_buckets where bucket = 'invalid_key:192.0.2.9'")).toBe(0);
     expect(details).toHaveProperty("quota_reservations");
     expect(details).toHaveProperty("admin_sessions");
+
+    // Written usage batches keep their ids (written at the real time) for a day, then housekeeping forgets them.
+    const { licenseId, customerId } = await svc.issue({});
+    svc.services.usageRecorder.record({
+      licenseId, customerId, provider: "openai", model: "gpt-4o-mini", endpoint: "chat", promptTokens: 1, completionTokens: 1,
+      cachedTokens: 0, costEur: 0, priceSnapshot: null, estimated: false, byok: false, upstreamMs: 1, totalMs: 1,
+      outcome: "ok", errorCode: null, clientIp: null, userAgent: null, createdAt: now,
+    });
+    await svc.services.usageRecorder.flush();
+    expect(await count("select count(*) as n from usage_batches")).toBeGreaterThanOrEqual(1);
+    expect((await housekeeping.run(new Date(Date.now() + DAY - MINUTE))).usage_batch_ids).toBe(0);
+    expect((await housekeeping.run(new Date(Date.now() + DAY + MINUTE))).usage_batch_ids).toBeGreaterThanOrEqual(1);
+    expect(await count("select count(*) as n from usage_batches")).toBe(0);
   });
 
   test("the real jobs run through the scheduler once across two instances", async () => {

@@ -47,7 +47,8 @@ describe(`usage batches on ${TEST_DIALECT}`, () => {
   });
   afterAll(async () => ctx.cleanup());
 
-  test("batches of every size write every event and add up in the daily totals", async () => {
+  /** A new license and a maker of its usage events (the i-th has i completion tokens and user agent "agent i"). */
+  async function licenseWithEvents(email: string) {
     const db = ctx.db;
     const deps = {
       plans: new MikroPlans(db, 0),
@@ -59,7 +60,7 @@ describe(`usage batches on ${TEST_DIALECT}`, () => {
       random: cryptoRandom,
       clock,
     };
-    const { license } = await issueLicense(deps, { email: "batches@example.com", planName: "pro", actor: CLI_ACTOR });
+    const { license } = await issueLicense(deps, { email, planName: "pro", actor: CLI_ACTOR });
     const event = (i: number): UsageEvent => ({
       licenseId: license.id,
       customerId: null,
@@ -81,6 +82,17 @@ describe(`usage batches on ${TEST_DIALECT}`, () => {
       userAgent: `agent ${i}`,
       createdAt: clock.now(),
     });
+    const stored = async () => {
+      const [row] = await rawQuery(db, "select count(*) as n, count(distinct user_agent) as agents from usage_events where license_id = ?", [license.id]);
+      const [daily] = await rawQuery(db, "select sum(requests) as n from usage_daily where license_id = ?", [license.id]);
+      return { events: Number(row.n), distinct: Number(row.agents), daily: Number(daily.n ?? 0) };
+    };
+    return { license, event, stored };
+  }
+
+  test("batches of every size write every event and add up in the daily totals", async () => {
+    const db = ctx.db;
+    const { license, event } = await licenseWithEvents("batches@example.com");
     const recorder = new BatchedUsageRecorder(db, { intervalMs: 60_000, batchSize: 1000 });
     let i = 0;
     for (const size of [1, 2, 3, 31, 32, 33, 63, 64, 65, 200, 7]) {
@@ -103,5 +115,63 @@ describe(`usage batches on ${TEST_DIALECT}`, () => {
       expected("gpt-4o"),
       expected("gpt-4o-mini"),
     ]);
+  });
+
+  test("a batch written again under its id (a retry after a COMMIT whose answer was lost) is stored once", async () => {
+    const { event, stored } = await licenseWithEvents("twice@example.com");
+    const recorder = new BatchedUsageRecorder(ctx.db, { intervalMs: 60_000 });
+    const batch = { id: "0123456789abcdef0123456789abcdef", events: Array.from({ length: 40 }, (_, i) => event(i)) };
+    await recorder.write(batch);
+    await recorder.write(batch);
+    await recorder.close();
+    expect(await stored()).toEqual({ events: 40, distinct: 40, daily: 40 });
+    expect(await rawQuery(ctx.db, "select events from usage_batches where id = ?", [batch.id])).toEqual([{ events: 40 }]);
+  });
+
+  test("a failed batch is retried whole under its id before newer events, and nothing is lost or written twice", async () => {
+    const { event, stored } = await licenseWithEvents("retried@example.com");
+    const written: Array<{ id: string; first: number; size: number }> = [];
+    const errors: unknown[] = [];
+    let loseNextAnswer = true;
+    // The first write commits, then its answer is lost, as when the connection drops during COMMIT.
+    class LosingRecorder extends BatchedUsageRecorder {
+      override async write(batch: { id: string; events: UsageEvent[] }): Promise<void> {
+        written.push({ id: batch.id, first: Number(batch.events[0].completionTokens), size: batch.events.length });
+        await super.write(batch);
+        if (loseNextAnswer) {
+          loseNextAnswer = false;
+          throw new Error("connection lost during COMMIT");
+        }
+      }
+    }
+    const recorder = new LosingRecorder(ctx.db, { intervalMs: 60_000, batchSize: 10, onError: (error) => errors.push(error) });
+    for (let i = 0; i < 7; i++) recorder.record(event(i));
+    await expect(recorder.flush()).rejects.toThrow("connection lost");
+    expect(errors).toHaveLength(1);
+    // Newer events queue behind the failed batch, which keeps its seven events and its id.
+    for (let i = 7; i < 25; i++) recorder.record(event(i));
+    expect(recorder.pending).toBe(25);
+    await recorder.flush();
+    expect(recorder.pending).toBe(0);
+    expect(written.map(({ first, size }) => ({ first, size }))).toEqual([
+      { first: 0, size: 7 },
+      { first: 0, size: 7 },
+      { first: 7, size: 10 },
+      { first: 17, size: 8 },
+    ]);
+    expect(written[1].id).toBe(written[0].id);
+    expect(new Set(written.map((w) => w.id)).size).toBe(3);
+    expect(await stored()).toEqual({ events: 25, distinct: 25, daily: 25 });
+    await recorder.close();
+  });
+
+  test("housekeeping forgets the ids of batches older than the cut-off", async () => {
+    const { event } = await licenseWithEvents("sweep@example.com");
+    const recorder = new BatchedUsageRecorder(ctx.db, { intervalMs: 60_000 });
+    await recorder.write({ id: "a".repeat(32), events: [event(1)] });
+    const cutoff = new Date(Date.now() + 60_000);
+    expect(await recorder.sweepBatchIds(cutoff)).toBeGreaterThanOrEqual(1);
+    expect(await rawQuery(ctx.db, "select id from usage_batches where id = ?", ["a".repeat(32)])).toEqual([]);
+    await recorder.close();
   });
 });

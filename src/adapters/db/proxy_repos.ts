@@ -1,5 +1,6 @@
 // Persistence of the AI proxy: atomic quota admission, batched usage events with daily aggregates,
 // the price table, and provider keys (vendor and BYOK), sealed.
+import { randomBytes } from "node:crypto";
 import type { ProviderKeys, StoredKeyInfo, UsableKey } from "../../domain/chat/mod.ts";
 import type { Keyring } from "../../domain/encryption/mod.ts";
 import type { ProviderName } from "../../domain/plans/mod.ts";
@@ -16,7 +17,7 @@ import {
 import { dayOf, roundEur, type UsageEvent, type UsageRecorder } from "../../domain/usage/mod.ts";
 import { multiRowInserts, rawQuery, rawTransaction, sqlDate, SqliteGroupCommit } from "./_support.ts";
 import type { Db } from "./orm.ts";
-import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow } from "./schema.ts";
+import { ModelPriceRow, ProviderKeyRow, QuotaReservationRow, UsageBatchRow } from "./schema.ts";
 import { providerKeyContext } from "./secret_repos.ts";
 
 /** One SQL statement with its parameters. */
@@ -173,13 +174,25 @@ export class DbQuotaLedger implements QuotaLedger {
   }
 }
 
+/** A batch of usage events and the id it keeps through its retries. */
+export interface UsageBatch {
+  id: string;
+  events: UsageEvent[];
+}
+
+/** How long a written batch's id is kept: a batch is retried by the process that made it, within its life. */
+export const USAGE_BATCH_ID_DAYS = 1;
+
 /**
  * Usage events leave the request path through a queue written in batches (one transaction per batch: the
- * raw events plus the daily aggregates). `flush` on shutdown writes what is left; a failed batch stays
- * queued and is retried.
+ * raw events plus the daily aggregates). `flush` on shutdown writes what is left. A failed batch is retried
+ * whole, under its id, before anything newer: when only the answer to its COMMIT was lost, the retry finds
+ * the id in usage_batches and writes nothing twice.
  */
 export class BatchedUsageRecorder implements UsageRecorder {
   private queue: UsageEvent[] = [];
+  /** The batch being written, or whose write failed (it is retried as it was before anything newer). */
+  private batch: UsageBatch | null = null;
   private running: Promise<void> | null = null;
   private readonly timer: ReturnType<typeof setInterval>;
 
@@ -198,16 +211,21 @@ export class BatchedUsageRecorder implements UsageRecorder {
 
   /** Events recorded but not yet written. */
   get pending(): number {
-    return this.queue.length;
+    return this.queue.length + (this.batch?.events.length ?? 0);
   }
 
   async flush(): Promise<void> {
     while (this.running) await this.running;
-    if (this.queue.length === 0) return;
-    const batch = this.queue.splice(0, this.options.batchSize ?? 200);
+    if (!this.batch) {
+      if (this.queue.length === 0) return;
+      this.batch = { id: randomBytes(16).toString("hex"), events: this.queue.splice(0, this.options.batchSize ?? 200) };
+    }
+    const batch = this.batch;
     this.running = this.write(batch)
+      .then(() => {
+        this.batch = null;
+      })
       .catch((error) => {
-        this.queue.unshift(...batch);
         this.options.onError?.(error);
         throw error;
       })
@@ -218,13 +236,19 @@ export class BatchedUsageRecorder implements UsageRecorder {
     if (this.queue.length > 0) await this.flush();
   }
 
+  /** Forgets the ids of batches written before `before` (housekeeping); answers how many. */
+  async sweepBatchIds(before: Date): Promise<number> {
+    return this.db.orm.em.fork().nativeDelete(UsageBatchRow, { createdAt: { $lt: before } });
+  }
+
   /** Writes everything and stops the timer. */
   async close(): Promise<void> {
     clearInterval(this.timer);
     await this.flush();
   }
 
-  private async write(batch: UsageEvent[]): Promise<void> {
+  /** Writes `batch` in one transaction, or nothing when a batch of its id is already written. */
+  async write({ id, events: batch }: UsageBatch): Promise<void> {
     const groups = new Map<string, { e: UsageEvent; day: string; n: number; errors: number; p: number; c: number; k: number; cost: number; total: number; up: number }>();
     for (const e of batch) {
       const day = dayOf(e.createdAt);
@@ -284,6 +308,8 @@ export class BatchedUsageRecorder implements UsageRecorder {
       ...multiRowInserts(`insert into usage_daily (${columns}) values`, dailyRow, daily, upsert),
     ];
     await rawTransaction(this.db, async (run) => {
+      if ((await run("select id from usage_batches where id = ?", [id])).length > 0) return;
+      await run("insert into usage_batches (id, events, created_at) values (?, ?, ?)", [id, batch.length, now], "run");
       for (const { sql, params } of statements) await run(sql, params, "run");
     });
   }

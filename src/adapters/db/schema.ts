@@ -137,6 +137,18 @@ export const QuotaCounterRow = defineEntity({
   uniques: [{ properties: ["license", "period", "periodStart"] }],
 });
 
+// Usage batches already written, by the id their writer gave them: a batch written again after a commit whose
+// answer was lost (a connection dropped during COMMIT) finds its id and is not counted twice.
+export const UsageBatchRow = defineEntity({
+  name: "UsageBatchRow",
+  tableName: "usage_batches",
+  properties: {
+    id: p.string().length(32).primary(),
+    events: p.integer(),
+    createdAt: createdAt().index(),
+  },
+});
+
 export const QuotaReservationRow = defineEntity({
   name: "QuotaReservationRow",
   tableName: "quota_reservations",
@@ -380,6 +392,7 @@ export const ENTITIES = [
   LicenseRow,
   SiteActivationRow,
   UsageEventRow,
+  UsageBatchRow,
   QuotaCounterRow,
   QuotaReservationRow,
   UsageDailyRow,

@@ -2,9 +2,11 @@
 import type { MigrationObject } from "@mikro-orm/core";
 import { Migration20261125154424_initial } from "./Migration20261125154424_initial.ts";
 import { Migration20261125170821_payments_mail_jobs_webhooks } from "./Migration20261125170821_payments_mail_jobs_webhooks.ts";
+import { Migration20261126045007_usage_batches } from "./Migration20261126045007_usage_batches.ts";
 
 /** Every sqlite migration, oldest first. */
 export const SQLITE_MIGRATIONS: MigrationObject[] = [
   { name: "Migration20261125154424_initial", class: Migration20261125154424_initial },
   { name: "Migration20261125170821_payments_mail_jobs_webhooks", class: Migration20261125170821_payments_mail_jobs_webhooks },
+  { name: "Migration20261126045007_usage_batches", class: Migration20261126045007_usage_batches },
 ];
