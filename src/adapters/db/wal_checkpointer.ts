@@ -18,6 +18,9 @@ export const WAL_BACKSTOP_PAGES = 4 * WAL_AUTOCHECKPOINT_PAGES;
 /** How long a stop waits for the worker to close its connection before ending the thread. */
 const STOP_WAIT_MS = 2000;
 
+/** How long the worker may take to open the database before the serving connection keeps the checkpoints. */
+const START_WAIT_MS = 5000;
+
 // Plain JavaScript run from a Blob: a worker file of its own would need a second entry point in the binary.
 // It reports a checkpoint only when it moved the log (an idle database costs no message and no fsync).
 const WORKER_SOURCE = `
@@ -84,7 +87,8 @@ export function startWalCheckpointer(options: {
   onError?: (error: Error) => void;
 }): WalCheckpointer {
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
-  const worker = new Worker(url);
+  // A worker is a JavaScript heap of its own: about 3.5 MB resident, `smol` keeps it small.
+  const worker = new Worker(url, { smol: true } as WorkerOptions);
   // The thread never keeps the process alive (Bun's Worker has unref, the DOM type does not know it).
   (worker as Worker & { unref(): void }).unref();
   let running = false;
@@ -123,6 +127,10 @@ export function startWalCheckpointer(options: {
     end(new Error(`the SQLite checkpoint worker failed: ${event.message}`));
   };
   worker.postMessage({ type: "start", file: resolve(options.file), intervalMs: options.intervalMs ?? WAL_CHECKPOINT_INTERVAL_MS });
+  const startLimit = setTimeout(() => {
+    if (!running) end(new Error(`the SQLite checkpoint worker did not start within ${START_WAIT_MS} ms`));
+  }, START_WAIT_MS);
+  void started.then(() => clearTimeout(startLimit));
 
   return {
     started,
