@@ -137,7 +137,7 @@ function cpuIdle(): string {
     .join(", ");
 }
 
-function machine(mariadb: string | null): Record<string, string | number | null> {
+function machine(mariadb: string | null, idle: string): Record<string, string | number | null> {
   const cpuinfo = readFileSync("/proc/cpuinfo", "utf8");
   const meminfo = readFileSync("/proc/meminfo", "utf8");
   const nproc = Bun.spawnSync(["nproc"]).stdout.toString().trim();
@@ -148,7 +148,7 @@ function machine(mariadb: string | null): Record<string, string | number | null>
     cores: Number(nproc) || cpus().length,
     ramGB: Math.round((Number(/^MemTotal:\s+(\d+)/m.exec(meminfo)?.[1] ?? 0) * 1024) / 1e8) / 10,
     kernel: release(),
-    cpuIdle: cpuIdle(),
+    cpuIdle: idle,
     bun: Bun.version,
     mariadb,
     autocannon,
@@ -476,7 +476,7 @@ async function main(): Promise<Results> {
   );
 
   const partialResults = {
-    machine: machine(mariadb?.version ?? null),
+    machine: machine(mariadb?.version ?? null, idle),
     settings: {
       durationSeconds: durationS,
       rounds,

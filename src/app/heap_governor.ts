@@ -24,9 +24,9 @@
 // Measured with the binary, 64 connections, 2 s runs in the benchmark's order on a fresh start, before the young
 // collections: peaks of 123-145 MB on SQLite, 5,500-6,700 chat answers/s; without the governor 7,500-8,500 chat
 // answers/s at 183-198 MB, and validate on MariaDB at 205-221 MB. With them, on a slower day: 5,590-6,409 chat
-// answers/s at 135 MB, against 5,980-6,222/s at 175-200 MB without the governor. The governor it replaces collected after every 10 MB of
-// heap growth: about 6,000 chat answers/s (4,700 in the benchmark), twice a second at one request at a time
-// (a 20-30 ms stall each), and blind to the MariaDB driver's memory (179 MB).
+// answers/s at 135 MB, against 5,980-6,222/s at 175-200 MB without the governor. The governor it replaces
+// collected after every 10 MB of heap growth: about 6,000 chat answers/s (4,700 in the benchmark), twice a
+// second at one request at a time (a 20-30 ms stall each), and blind to the MariaDB driver's memory (179 MB).
 
 import { edenGC } from "bun:jsc";
 

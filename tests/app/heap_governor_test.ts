@@ -1,6 +1,6 @@
 // The heap governor (src/app/heap_governor.ts) collects only above its soft limit on resident memory (with young
-// collections as the heap grows in between), and the
-// health probe leaves no timer behind (each one used to hold a 3 s timer and its closure: megabytes under load).
+// collections as the heap grows in between), and the health probe leaves no timer behind (each one used to hold a
+// 3 s timer and its closure: megabytes under load).
 import { afterAll, beforeAll, describe, expect, test } from "bun:test";
 import { heapStats } from "bun:jsc";
 import { startHeapGovernor } from "../../src/app/heap_governor.ts";

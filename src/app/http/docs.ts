@@ -148,13 +148,9 @@ function withUnavailable(declared: any, openAi: boolean): any {
   const example = openAi ? openAiError(answer.status, answer.body) : answer.body;
   const headers = { "Retry-After": { description: "Seconds to wait before retrying", schema: { type: "integer", example: Number(answer.headers["retry-after"]) } } };
   if (!declared) {
-    const error = openAi
-      ? { type: "object", required: ["message", "type", "code"], properties: { message: { type: "string" }, type: { type: "string" }, code: { type: ["string", "null"] } } }
-      : { type: "string" };
-    const schema = openAi
-      ? { type: "object", required: ["error"], properties: { error } }
-      : { type: "object", required: ["error", "code"], properties: { error, code: { type: "string" } } };
-    return { description: UNAVAILABLE_TEXT, headers, content: { "application/json": { schema: { ...schema, examples: [example] } } } };
+    // The shared error bodies, as the generator writes them (a plain JSON copy of the TypeBox schema).
+    const schema = (openAi ? openAiErrorResponse : errorResponse)(UNAVAILABLE_TEXT, example);
+    return { description: UNAVAILABLE_TEXT, headers, content: { "application/json": { schema: JSON.parse(JSON.stringify(schema)) } } };
   }
   const schema = declared.content?.["application/json"]?.schema;
   if (schema) schema.examples = [...(Array.isArray(schema.examples) ? schema.examples : []), example];
