@@ -82,10 +82,18 @@ export interface RunResult {
   stderr: string;
 }
 
-/** Runs `bun src/app/main.ts ...args` to completion. */
-export async function runMain(args: string[], env: Record<string, string>, timeoutMs = 20_000): Promise<RunResult> {
-  const child = Bun.spawn([BUN, ENTRY, ...args], {
-    cwd: REPO_ROOT,
+/** What runs: `bun src/app/main.ts` in the repository by default, or a built binary in a directory of its own. */
+export interface Program {
+  command: string[];
+  cwd: string;
+}
+
+const FROM_SOURCE: Program = { command: [BUN, ENTRY], cwd: REPO_ROOT };
+
+/** Runs `bun src/app/main.ts ...args` (or `program`) to completion. */
+export async function runMain(args: string[], env: Record<string, string>, timeoutMs = 20_000, program = FROM_SOURCE): Promise<RunResult> {
+  const child = Bun.spawn([...program.command, ...args], {
+    cwd: program.cwd,
     env,
     stdin: "ignore",
     stdout: "pipe",
@@ -102,8 +110,8 @@ export async function runMain(args: string[], env: Record<string, string>, timeo
 }
 
 /** Runs the CLI and parses its stdout as JSON, failing with the full output when it did not succeed. */
-export async function runJson<T = Record<string, unknown>>(args: string[], env: Record<string, string>): Promise<T> {
-  const result = await runMain(args, env);
+export async function runJson<T = Record<string, unknown>>(args: string[], env: Record<string, string>, program = FROM_SOURCE): Promise<T> {
+  const result = await runMain(args, env, 20_000, program);
   if (result.code !== 0) {
     throw new Error(`${args.join(" ")} exited ${result.code}\nstdout: ${result.stdout}\nstderr: ${result.stderr}`);
   }
@@ -128,11 +136,11 @@ export interface ServeProcess {
   exited: Promise<number>;
 }
 
-export async function startServe(env: Record<string, string>): Promise<ServeProcess> {
+export async function startServe(env: Record<string, string>, program = FROM_SOURCE): Promise<ServeProcess> {
   const port = freePort();
   const url = `http://127.0.0.1:${port}`;
-  const child = Bun.spawn([BUN, ENTRY, "serve"], {
-    cwd: REPO_ROOT,
+  const child = Bun.spawn([...program.command, "serve"], {
+    cwd: program.cwd,
     env: { ...env, PORT: String(port), HOST: "127.0.0.1" },
     stdin: "ignore",
     stdout: "pipe",

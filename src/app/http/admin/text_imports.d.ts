@@ -1,4 +1,5 @@
-// Files imported `with { type: "text" }` to embed them in the binary: their value is their text.
+// Files imported `with { type: "text" }` to embed them in the binary: their value is their text. (Imported
+// `with { type: "file" }`, as the Swagger UI files are, the value is a path to read instead: a string too.)
 declare module "*.css" {
   const text: string;
   export default text;
