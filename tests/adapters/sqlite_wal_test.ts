@@ -2,9 +2,9 @@
 // milliseconds), and the log is cut back after one (journal_size_limit) so the disk does not keep its largest size.
 // The server checkpoints on a worker thread instead, off the commits that serve requests.
 import { afterAll, describe, expect, test } from "bun:test";
-import { existsSync, mkdtempSync, rmSync, statSync } from "node:fs";
+import { existsSync, mkdirSync, mkdtempSync, rmSync, statSync } from "node:fs";
 import { tmpdir } from "node:os";
-import { join } from "node:path";
+import { dirname, join } from "node:path";
 import { rawQuery } from "../../src/adapters/db/_support.ts";
 import { openBunSqlite, WAL_AUTOCHECKPOINT_PAGES, WAL_SIZE_LIMIT_BYTES } from "../../src/adapters/db/bun_sqlite_dialect.ts";
 import { openDatabase, type Db } from "../../src/adapters/db/orm.ts";
@@ -96,7 +96,57 @@ describe("SQLite checkpoints on a worker thread (the server)", () => {
     expect(thresholds).toEqual([WAL_AUTOCHECKPOINT_PAGES]);
     expect(errors).toHaveLength(1);
     expect(errors[0].message).toContain("checkpointing the SQLite log on a worker failed");
+    expect(errors[0].message).toContain("a new worker will take over in 30 s");
     await checkpointer.stop();
+  });
+
+  test("a failed worker is replaced after a pause that doubles while the failures go on; stop ends the retries", async () => {
+    const errors: Error[] = [];
+    const checkpointer = startWalCheckpointer({
+      file: join(dir, "still-missing", "never.db"),
+      connection: { setWalAutocheckpoint: () => {} },
+      restartDelayMs: 100,
+      onError: (error) => errors.push(error),
+    });
+    await waitFor(() => errors.length >= 3);
+    expect(errors.slice(0, 3).map((e) => /take over in ([\d.]+) s/.exec(e.message)?.[1])).toEqual(["0.1", "0.2", "0.4"]);
+    expect(checkpointer.restarts).toBeGreaterThanOrEqual(2);
+    await checkpointer.stop();
+    const seen = errors.length;
+    await Bun.sleep(1000);
+    expect(errors).toHaveLength(seen);
+    expect(checkpointer.running).toBe(false);
+  });
+
+  test("once the file can be opened, the next worker takes the checkpoints back from the serving connection", async () => {
+    const file = join(dir, "later", "appears.db");
+    const thresholds: number[] = [];
+    const errors: Error[] = [];
+    const checkpointer = startWalCheckpointer({
+      file,
+      connection: { setWalAutocheckpoint: (pages) => thresholds.push(pages) },
+      intervalMs: 50,
+      restartDelayMs: 300,
+      onError: (error) => errors.push(error),
+    });
+    expect(await checkpointer.started).toBe(false);
+    // The serving side creates the file meanwhile; only the worker checkpoints it.
+    mkdirSync(dirname(file));
+    const db = openBunSqlite(file);
+    try {
+      db.exec("PRAGMA wal_autocheckpoint = 0; create table t (v text)");
+      await waitFor(() => checkpointer.running);
+      expect(checkpointer.restarts).toBe(1);
+      expect(errors).toHaveLength(1);
+      expect(thresholds).toEqual([WAL_AUTOCHECKPOINT_PAGES, WAL_BACKSTOP_PAGES]);
+      const size = statSync(file).size;
+      db.exec(`insert into t values ('${"x".repeat(100_000)}')`);
+      await waitFor(() => checkpointer.checkpoints > 0 && statSync(file).size > size + 50_000);
+    } finally {
+      await checkpointer.stop();
+      db.close();
+    }
+    expect(thresholds.at(-1)).toBe(WAL_AUTOCHECKPOINT_PAGES);
   });
 });
 

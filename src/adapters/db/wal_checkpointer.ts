@@ -5,7 +5,8 @@
 // (15 ms, 5 ms without them); at 64 clients they came about once a second, up to 42 ms.
 // A worker with its own connection runs PASSIVE checkpoints instead: they copy what is in the log without
 // taking the write lock, so the serving connection keeps committing meanwhile. The serving connection keeps
-// a far larger threshold of its own, in case the worker stalls; if the worker fails, it is back to the usual.
+// a far larger threshold of its own, in case the worker stalls; if the worker fails, it is back to the usual
+// until a new worker, started after a pause that doubles with each failure in a row, takes over again.
 import { resolve } from "node:path";
 import { WAL_AUTOCHECKPOINT_PAGES } from "./bun_sqlite_dialect.ts";
 
@@ -20,6 +21,10 @@ const STOP_WAIT_MS = 2000;
 
 /** How long the worker may take to open the database before the serving connection keeps the checkpoints. */
 const START_WAIT_MS = 5000;
+
+/** The pause before a new worker replaces one that failed; it doubles with each failure in a row, up to the cap. */
+export const WAL_RESTART_DELAY_MS = 30_000;
+const WAL_RESTART_DELAY_CAP_MS = 15 * 60_000;
 
 // Plain JavaScript run from a Blob: a worker file of its own would need a second entry point in the binary.
 // It reports a checkpoint only when it moved the log (an idle database costs no message and no fsync).
@@ -68,24 +73,90 @@ export interface CheckpointedConnection {
 
 /** A running checkpointer. */
 export interface WalCheckpointer {
-  /** Resolves true once the worker checkpoints, false when it could not start (the connection then does it). */
+  /** Resolves true once the first worker checkpoints, false when it could not start (the connection then does it). */
   readonly started: Promise<boolean>;
-  /** Checkpoints that moved the log. */
+  /** Checkpoints that moved the log, by every worker so far. */
   readonly checkpoints: number;
-  /** True while the worker does the checkpoints. */
+  /** True while a worker does the checkpoints. */
   readonly running: boolean;
+  /** Workers started after one failed. */
+  readonly restarts: number;
   /** Closes the worker's connection and ends its thread; the serving connection checkpoints by itself again. */
   stop(): Promise<void>;
 }
 
-/** Starts checkpointing `file` (a SQLite database in WAL mode that `connection` serves) on a worker thread. */
-export function startWalCheckpointer(options: {
+export interface WalCheckpointerOptions {
   file: string;
   connection: CheckpointedConnection;
   intervalMs?: number;
-  /** Told when the worker fails; the serving connection has already taken the checkpoints back. */
+  /** The first pause before a failed worker is replaced (WAL_RESTART_DELAY_MS by default). */
+  restartDelayMs?: number;
+  /**
+   * Told when a worker fails, with the pause before the next one: the serving connection has already taken
+   * the checkpoints back.
+   */
   onError?: (error: Error) => void;
-}): WalCheckpointer {
+}
+
+/**
+ * Starts checkpointing `file` (a SQLite database in WAL mode that `connection` serves) on a worker thread, and
+ * replaces a worker that fails (a full disk, say) once the pause is over, until stopped.
+ */
+export function startWalCheckpointer(options: WalCheckpointerOptions): WalCheckpointer {
+  const firstDelay = options.restartDelayMs ?? WAL_RESTART_DELAY_MS;
+  let delay = firstDelay;
+  let restarts = 0;
+  let stopping = false;
+  let pause: ReturnType<typeof setTimeout> | null = null;
+  let finished = 0;
+  const launch = (): CheckpointWorker => {
+    const launchedAt = Date.now();
+    return startWorker(options, (error) => {
+      if (stopping) return;
+      // A worker that lasted longer than the longest pause ends the run of failures.
+      if (Date.now() - launchedAt > WAL_RESTART_DELAY_CAP_MS) delay = firstDelay;
+      options.onError?.(new Error(`${error.message}; a new worker will take over in ${delay / 1000} s`));
+      pause = setTimeout(() => {
+        pause = null;
+        restarts += 1;
+        finished += current.checkpoints;
+        current = launch();
+      }, delay);
+      pause.unref?.();
+      delay = Math.min(delay * 2, WAL_RESTART_DELAY_CAP_MS);
+    });
+  };
+  let current = launch();
+  return {
+    started: current.started,
+    get checkpoints() {
+      return finished + current.checkpoints;
+    },
+    get running() {
+      return current.running;
+    },
+    get restarts() {
+      return restarts;
+    },
+    async stop() {
+      stopping = true;
+      if (pause) clearTimeout(pause);
+      pause = null;
+      await current.stop();
+    },
+  };
+}
+
+/** One worker thread and its connection. */
+interface CheckpointWorker {
+  readonly started: Promise<boolean>;
+  readonly checkpoints: number;
+  readonly running: boolean;
+  stop(): Promise<void>;
+}
+
+/** Starts one worker; `failed` is told once if it fails (not when stopped). */
+function startWorker(options: WalCheckpointerOptions, failed: (error: Error) => void): CheckpointWorker {
   const url = URL.createObjectURL(new Blob([WORKER_SOURCE], { type: "application/javascript" }));
   // A worker is a JavaScript heap of its own: about 3.5 MB resident, `smol` keeps it small.
   const worker = new Worker(url, { smol: true } as WorkerOptions);
@@ -106,7 +177,7 @@ export function startWalCheckpointer(options: {
     settleStarted(false);
     worker.terminate();
     URL.revokeObjectURL(url);
-    if (error) options.onError?.(error);
+    if (error) failed(error);
   };
 
   worker.onmessage = ({ data }: MessageEvent<{ type: string; message?: string }>) => {
