@@ -1,4 +1,6 @@
 // Entry point: `serve` starts the HTTP service; any other command is the CLI (see src/app/cli.ts).
+// First, before anything else runs: `serve` may re-execute itself with the FTL JIT off (see ftl.ts).
+import "./ftl_off.ts";
 import { ConfigError, loadConfig, type Config } from "./config.ts";
 import { EXIT_USAGE, isCliCommand, runCli, USAGE } from "./cli.ts";
 import { createApp, MAX_BODY_BYTES } from "./http/app.ts";

@@ -9,7 +9,8 @@ import { join } from "node:path";
 import { buildBinary } from "../../bench/_setup.ts";
 import { MARIADB_MIGRATIONS } from "../../src/adapters/db/migrations/mariadb/list.ts";
 import { SQLITE_MIGRATIONS } from "../../src/adapters/db/migrations/sqlite/list.ts";
-import { createSandbox, randomKey, REPO_ROOT, runJson, startServe, TEST_DIALECT, type Program, type Sandbox, type ServeProcess } from "./process_support.ts";
+import { FTL_OPTION } from "../../src/app/ftl.ts";
+import { createSandbox, environmentOf, randomKey, REPO_ROOT, runJson, startServe, TEST_DIALECT, type Program, type Sandbox, type ServeProcess } from "./process_support.ts";
 
 const SWAGGER_UI = join(REPO_ROOT, "node_modules", "swagger-ui-dist");
 
@@ -48,6 +49,8 @@ describe("the single binary, alone in an empty directory", () => {
   test("serve answers the admin login page, the Swagger page and its assets, and /api/validate", async () => {
     const created = await runJson<{ license_key: string }>(["license", "create", "--email", "binary@example.com", "--plan", "pro"], env, program);
     server = await startServe(env, program);
+    // The binary re-executed itself in place with the FTL JIT off (src/app/ftl.ts).
+    expect(environmentOf(server.pid)[FTL_OPTION]).toBe("0");
 
     const login = await fetch(`${server.url}/admin/login`);
     expect(login.status).toBe(200);

@@ -5,6 +5,7 @@ import { existsSync, readFileSync, statSync } from "node:fs";
 import { join } from "node:path";
 import {
   createSandbox,
+  environmentOf,
   LICENSE_KEY_PATTERN,
   randomKey,
   runJson,
@@ -17,6 +18,7 @@ import {
   type ServeProcess,
   withDb,
 } from "./process_support.ts";
+import { FTL_OPTION } from "../../src/app/ftl.ts";
 
 const FIRST_ADMIN_EMAIL = "admin@chatello.local";
 const PROVIDER_KEY = "sk-test-PLAINTEXT-1234567890";
@@ -103,6 +105,8 @@ describe("first start and restart", () => {
     expect(occurrences(firstStdout, password)).toBe(1);
     expect(firstStdout).toMatch(/listening on http:\/\/127\.0\.0\.1:\d+/);
     expect(server.stderr()).not.toMatch(STACK_FRAME);
+    // It re-executed itself in place with the FTL JIT off (ftl.ts): the process spawned is the one serving.
+    expect(environmentOf(server.pid)[FTL_OPTION]).toBe("0");
   });
 
   test("a first start writes the generated encryption key to DATA_DIR/encryption.key with mode 0600", () => {
@@ -141,7 +145,9 @@ describe("first start and restart", () => {
   });
 
   test("a restart on the same DATA_DIR prints no password, keeps the key file and the data, and still validates the license", async () => {
-    server = await startServe(sandbox.env({ OPENAI_API_KEY: PROVIDER_KEY }));
+    // An operator's own BUN_JSC_useFTLJIT is kept as it is.
+    server = await startServe(sandbox.env({ OPENAI_API_KEY: PROVIDER_KEY, [FTL_OPTION]: "1" }));
+    expect(environmentOf(server.pid)[FTL_OPTION]).toBe("1");
     const response = await validate(server, licenseKey);
     expect(response.status).toBe(200);
     expect(await response.json()).toMatchObject({ valid: true, plan: "pro" });

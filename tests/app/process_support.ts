@@ -118,6 +118,12 @@ export async function runJson<T = Record<string, unknown>>(args: string[], env: 
   return JSON.parse(result.stdout) as T;
 }
 
+/** The environment a running process was given (its /proc/<pid>/environ). */
+export function environmentOf(pid: number): Record<string, string> {
+  const entries = readFileSync(`/proc/${pid}/environ`, "utf8").split("\0").filter(Boolean);
+  return Object.fromEntries(entries.map((entry) => [entry.slice(0, entry.indexOf("=")), entry.slice(entry.indexOf("=") + 1)]));
+}
+
 /** The non-empty lines of a stream's text. */
 export function lines(text: string): string[] {
   return text.split("\n").filter((line) => line.trim() !== "");
@@ -126,6 +132,7 @@ export function lines(text: string): string[] {
 /** A `serve` process started by `startServe`. */
 export interface ServeProcess {
   url: string;
+  pid: number;
   stdout(): string;
   stderr(): string;
   /** Sends SIGTERM and waits for the exit code (SIGKILL after 10 s). */
@@ -152,6 +159,7 @@ export async function startServe(env: Record<string, string>, program = FROM_SOU
   let stopped: Promise<number> | undefined;
   const serve: ServeProcess = {
     url,
+    pid: child.pid,
     stdout: () => out.join(""),
     stderr: () => err.join(""),
     signal: (name) => child.kill(name),
