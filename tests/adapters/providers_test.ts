@@ -150,6 +150,19 @@ describe("OpenAI-compatible adapter", () => {
     expect(body.max_tokens).toBe(64);
   });
 
+  test("stream events carry the length of their generated text, and only the usage chunk is marked usage-only", async () => {
+    upstream.script({ content: "one two three", usage: { prompt: 15, completion: 3, cached: 0 } });
+    const events = await collect((await providers.stream(callFor("openai"))).events);
+    const chunks = events.filter((event) => event.data !== "[DONE]");
+    expect(chunks.reduce((sum, event) => sum + (event.generatedChars ?? 0), 0)).toBe("one two three".length);
+    for (const event of chunks) {
+      const parsed = JSON.parse(event.data);
+      expect(event.generatedChars).toBe((parsed.choices[0]?.delta?.content ?? "").length);
+      expect(event.usageOnly).toBe(parsed.choices.length === 0 && parsed.usage != null);
+    }
+    expect(chunks.filter((event) => event.usageOnly)).toHaveLength(1);
+  });
+
   test("stream hands chunks over before the upstream has finished", async () => {
     upstream.script({ content: "a b c d", chunkDelayMs: 150 });
     const started = performance.now();
@@ -256,6 +269,16 @@ describe("Anthropic adapter", () => {
     expect(body.stream).toBe(true);
     expect(body.system).toBe("Be brief.");
     expect(body.messages).toEqual([{ role: "user", content: "Hello?" }]);
+  });
+
+  test("stream marks each text delta with the length of its text, and no other event", async () => {
+    upstream.script({ content: "alpha beta gamma" });
+    const events = await collect((await providers.stream(callFor("anthropic"))).events);
+    const deltas = events.filter((event) => event.event === "content_block_delta");
+    expect(deltas.length).toBeGreaterThan(1);
+    for (const event of deltas) expect(event.generatedChars).toBe(JSON.parse(event.data).delta.text.length);
+    expect(deltas.reduce((sum, event) => sum + (event.generatedChars ?? 0), 0)).toBe("alpha beta gamma".length);
+    expect(events.filter((event) => event.event !== "content_block_delta").every((event) => event.generatedChars === undefined)).toBe(true);
   });
 
   test("stream usage stays null when Anthropic reports none", async () => {

@@ -156,13 +156,17 @@ export function createAnthropicProvider(options: ProviderOptions = {}): ChatProv
       for await (const message of readServerSentEvents(response.body!, control, call.provider)) {
         const name = message.event;
         if (name === "error") throw networkError(call.provider, "reported an error mid-stream");
+        if (name === "content_block_delta") {
+          // Only the length of the text is read here (for an estimate when no usage comes), so a malformed
+          // delta is forwarded as it came rather than ending the stream.
+          const payload = jsonOrUndefined(message.data);
+          const text = isRecord(payload) && isRecord(payload.delta) ? payload.delta.text : undefined;
+          yield { event: name, data: message.data, generatedChars: typeof text === "string" ? text.length : 0 };
+          continue;
+        }
         if (name === "message_start" || name === "message_delta") {
-          let payload: unknown;
-          try {
-            payload = JSON.parse(message.data);
-          } catch {
-            throw networkError(call.provider, "sent a malformed stream event");
-          }
+          const payload = jsonOrUndefined(message.data);
+          if (payload === undefined) throw networkError(call.provider, "sent a malformed stream event");
           if (isRecord(payload)) {
             const raw = name === "message_start" ? (isRecord(payload.message) ? payload.message.usage : null) : payload.usage;
             if (isRecord(raw)) {
@@ -186,4 +190,13 @@ export function createAnthropicProvider(options: ProviderOptions = {}): ChatProv
   }
 
   return { complete, stream };
+}
+
+/** The JSON value of `text`, or undefined when it is not JSON. */
+function jsonOrUndefined(text: string): unknown {
+  try {
+    return JSON.parse(text);
+  } catch {
+    return undefined;
+  }
 }

@@ -129,11 +129,20 @@ export function createOpenAICompatibleProvider(options: ProviderOptions = {}): C
         } catch {
           throw networkError(call.provider, "sent a malformed stream chunk");
         }
-        if (isRecord(chunk) && chunk.error !== undefined && chunk.error !== null) {
-          throw networkError(call.provider, "reported an error mid-stream");
+        if (!isRecord(chunk)) {
+          yield { data: message.data };
+          continue;
         }
-        if (isRecord(chunk) && chunk.usage) usage = openAIUsage(chunk.usage) ?? usage;
-        yield { data: message.data };
+        if (chunk.error !== undefined && chunk.error !== null) throw networkError(call.provider, "reported an error mid-stream");
+        if (chunk.usage) usage = openAIUsage(chunk.usage) ?? usage;
+        // What the rest of the proxy needs from the chunk is read here, where it is parsed anyway.
+        const choices = Array.isArray(chunk.choices) ? chunk.choices : null;
+        const delta = isRecord(choices?.[0]) && isRecord(choices[0].delta) ? choices[0].delta : null;
+        yield {
+          data: message.data,
+          generatedChars: typeof delta?.content === "string" ? delta.content.length : 0,
+          usageOnly: choices !== null && choices.length === 0 && chunk.usage != null,
+        };
       }
       // A body that ends without the sentinel was cut short (proxies close connections cleanly too).
       if (!done) throw networkError(call.provider, "stream broke off");

@@ -23,7 +23,6 @@ import {
   anthropicChunkTranslator,
   anthropicToCompletion,
   flattenMessages,
-  isUsageOnlyChunk,
   modelList,
   openAiError,
   publicModelName,
@@ -408,7 +407,7 @@ export function createChatRoutes(
           const translate =
             outcome.provider === "anthropic"
               ? anthropicChunkTranslator(name, created, includeUsage)
-              : (e: StreamEvent) => (!includeUsage && isUsageOnlyChunk(e) ? [] : [e]);
+              : (e: StreamEvent) => (!includeUsage && e.usageOnly ? [] : [e]);
           const headers = overheadHeaders(deps.metrics, outcome.provider, "v1", startedOf(request), timing.waitedSeconds());
           return sseResponse(observeStream(deps.metrics, outcome), translate, headers);
         }

@@ -140,14 +140,3 @@ export function anthropicChunkTranslator(model: string, created: number, include
     }
   };
 }
-
-/** True for the usage-only chunk the proxy asked OpenAI-compatible providers for (hidden unless the client asked too). */
-export function isUsageOnlyChunk(event: StreamEvent): boolean {
-  if (event.data === "[DONE]") return false;
-  try {
-    const data = JSON.parse(event.data);
-    return Array.isArray(data?.choices) && data.choices.length === 0 && data.usage != null;
-  } catch {
-    return false;
-  }
-}

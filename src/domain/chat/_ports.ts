@@ -44,6 +44,13 @@ export interface ProviderAnswer {
 export interface StreamEvent {
   event?: string;
   data: string;
+  /**
+   * Characters of generated text the event carries, as the adapter read them while parsing it (absent: none).
+   * A stream whose provider reports no usage is billed on an estimate built from them.
+   */
+  generatedChars?: number;
+  /** True for a chunk that carries only the call's usage (OpenAI-compatible `include_usage`) and no content. */
+  usageOnly?: boolean;
 }
 
 /**

@@ -170,17 +170,6 @@ function answerText(body: unknown): string {
   return String(b?.choices?.[0]?.message?.content ?? "");
 }
 
-/** Characters of generated text in one stream event, for an estimate when the provider reports no usage. */
-function generatedChars(event: StreamEvent): number {
-  try {
-    const data = JSON.parse(event.data) as Record<string, any>;
-    if (data.type === "content_block_delta") return String(data.delta?.text ?? "").length;
-    return String(data.choices?.[0]?.delta?.content ?? "").length;
-  } catch {
-    return 0;
-  }
-}
-
 /**
  * Proxies one chat call for an authenticated license: validation, the plan's AI or the customer's own key,
  * atomic admission (monthly, minute, hour, budget), the upstream call (with the plan's fallback provider
@@ -323,7 +312,7 @@ export async function proxyChat(deps: ChatDeps, caller: ChatCaller, input: ChatI
       let failure: ProviderError | null = null;
       try {
         for await (const event of stream.events) {
-          chars += generatedChars(event);
+          chars += event.generatedChars ?? 0;
           if (listening) listening = forward(event);
         }
       } catch (error) {
