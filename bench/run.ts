@@ -114,27 +114,36 @@ function readSys(path: string): string | null {
 }
 
 /**
- * How an idle CPU waits: its cpuidle driver, the guest halt polling of a KVM guest, and the CPU latency
- * bound anybody holds (/dev/cpu_dma_latency, µs). A vCPU that halts when idle is slower to resume and
- * finds its caches cold, which slows every exchange that waits in between; latency figures depend on it.
+ * How an idle CPU waits: its cpuidle driver, the guest halt polling of a KVM guest (which only the haltpoll
+ * driver does), and the CPU latency bound anybody holds (/dev/cpu_dma_latency, µs). A vCPU that halts when idle
+ * is slower to resume and finds its caches cold, which slows every exchange that waits in between; latency
+ * figures depend on it. Without a cpuidle driver ("none") the kernel halts an idle CPU at once and no latency
+ * bound changes that; with haltpoll, a bound of 0 µs makes idle vCPUs poll.
  */
-function cpuIdle(): string {
+function cpuIdle(): { description: string; haltsAtOnce: boolean } {
+  const bound = latencyBound();
   const driver = readSys("/sys/devices/system/cpu/cpuidle/current_driver") ?? "none";
-  const haltPoll = readSys("/sys/module/haltpoll/parameters/guest_halt_poll_ns");
-  let bound: number | null = null;
-  try {
-    const raw = readFileSync("/dev/cpu_dma_latency");
-    if (raw.length >= 4) bound = raw.readInt32LE(0);
-  } catch {
-    // Not readable (not root, or no such device).
-  }
-  return [
-    `driver ${driver}`,
+  const haltPoll = driver === "haltpoll" ? readSys("/sys/module/haltpoll/parameters/guest_halt_poll_ns") : null;
+  const held = bound !== null && bound < 2_000_000_000;
+  const haltsAtOnce = driver === "none" || (driver === "haltpoll" && haltPoll === "0" && !(held && bound === 0));
+  const description = [
+    driver === "none" ? "no cpuidle driver (idle vCPUs halt at once)" : `driver ${driver}`,
     haltPoll === null ? null : `guest halt polling ${haltPoll} ns`,
-    bound === null ? null : bound >= 2_000_000_000 ? "no CPU latency bound held" : `CPU latency bound ${bound} µs held`,
+    bound === null ? null : held ? `CPU latency bound ${bound} µs held` : "no CPU latency bound held",
   ]
     .filter(Boolean)
     .join(", ");
+  return { description, haltsAtOnce };
+}
+
+/** The CPU latency bound in force (µs; 2,000,000,000 means none), or null when it cannot be read. */
+function latencyBound(): number | null {
+  try {
+    const raw = readFileSync("/dev/cpu_dma_latency");
+    return raw.length >= 4 ? raw.readInt32LE(0) : null;
+  } catch {
+    return null; // Not readable (not root, or no such device).
+  }
 }
 
 function machine(mariadb: string | null, idle: string): Record<string, string | number | null> {
@@ -462,12 +471,12 @@ async function main(): Promise<Results> {
         `${ISSUE_HTTP_FLOOR.toLocaleString("en-US")}/s issue 7 quotes for this machine class; its absolute targets (5,000 chat answers/s) were set against that figure.`,
     );
   }
-  const idle = cpuIdle();
-  if (/guest halt polling 0 ns/.test(idle) && /no CPU latency bound/.test(idle)) {
+  const { description: idle, haltsAtOnce } = cpuIdle();
+  if (haltsAtOnce) {
     notes.push(
       "On this machine an idle vCPU halts at once (CPU idle: " + idle + "), so every wait in a request (for the upstream, for the next stream event) " +
         "lets the next code start slowly and cold; the 1-client latency figures, floors included, carry that. docs/deployment.md (Latency on " +
-        "virtual machines) shows a side run with a CPU latency bound held at 0 µs.",
+        "virtual machines) says what changes it, and shows a side run with the haltpoll driver and a CPU latency bound held at 0 µs.",
     );
   }
   notes.push(
