@@ -125,7 +125,7 @@ function cpuIdle(): { description: string; haltsAtOnce: boolean } {
   const driver = readSys("/sys/devices/system/cpu/cpuidle/current_driver") ?? "none";
   const haltPoll = driver === "haltpoll" ? readSys("/sys/module/haltpoll/parameters/guest_halt_poll_ns") : null;
   const held = bound !== null && bound < 2_000_000_000;
-  const haltsAtOnce = driver === "none" || (driver === "haltpoll" && haltPoll === "0" && !(held && bound === 0));
+  const haltsAtOnce = driver === "none" || (driver === "haltpoll" && haltPoll === "0" && bound !== 0);
   const description = [
     driver === "none" ? "no cpuidle driver (idle vCPUs halt at once)" : `driver ${driver}`,
     haltPoll === null ? null : `guest halt polling ${haltPoll} ns`,
